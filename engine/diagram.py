@@ -1,0 +1,239 @@
+"""What a BPMN file says beyond the flow itself: roles, forms, operators, properties, timers, conditions.
+
+The engine reads these from the XML, in both the `camunda:` dialect that Camunda Modeler writes and the
+`spiffworkflow:` dialect of spiff-arena's modeler, so that nothing a policy author set in the properties panel is
+silently dropped. `lint` reports every problem of a diagram at once, by element name.
+"""
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from engine.sandbox import check_source
+from engine.timers import TimerTextError, translate_timer
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+NS = {"bpmn": BPMN, "camunda": CAMUNDA, "spiffworkflow": SPIFF}
+
+FLOW_NODE_TAGS = {
+    "startEvent", "endEvent", "userTask", "manualTask", "task", "serviceTask", "sendTask", "receiveTask",
+    "scriptTask", "businessRuleTask", "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+    "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "subProcess", "callActivity",
+}
+SPLIT_GATEWAYS = {"exclusiveGateway", "inclusiveGateway"}
+UNDERSTOOD_CAMUNDA_ATTRS = {"candidateGroups", "formKey", "type", "topic", "asyncBefore", "asyncAfter", "exclusive"}
+UNDERSTOOD_EXTENSIONS = {
+    f"{{{CAMUNDA}}}properties", f"{{{SPIFF}}}properties", f"{{{SPIFF}}}serviceTaskOperator",
+    f"{{{SPIFF}}}candidateGroups", f"{{{SPIFF}}}formKey",
+}
+
+
+@dataclass(frozen=True)
+class Element:
+    """One flow node with the settings the engine uses."""
+
+    id: str
+    tag: str
+    name: str
+    lane: str | None = None
+    candidate_groups: str | None = None
+    form_key: str | None = None
+    operator: str | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    attached_to: str | None = None
+    timer: str | None = None
+    script: str | None = None
+    default_flow: str | None = None
+    unsupported: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """Name the element for a human: its name and id."""
+        return f"「{self.name}」({self.id})" if self.name else f"({self.id})"
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A sequence flow and its condition."""
+
+    id: str
+    name: str
+    source: str
+    target: str
+    condition: str | None
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """The executable process of one BPMN file, as the engine sees it."""
+
+    process_id: str
+    name: str
+    elements: Mapping[str, Element]
+    flows: tuple[Flow, ...]
+
+    def outgoing(self, element_id: str) -> list[Flow]:
+        """Return the flows leaving an element."""
+        return [f for f in self.flows if f.source == element_id]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What diagrams may name: roles (key → label), form keys, operators and jurisdiction fields."""
+
+    roles: Mapping[str, str]
+    forms: Collection[str]
+    operators: Collection[str]
+    jurisdiction_fields: Collection[str]
+
+    def role_of(self, element: Element) -> str | None:
+        """Resolve a user task's role: candidateGroups first, else the lane (by key or by label)."""
+        for candidate in (element.candidate_groups, element.lane):
+            if not candidate:
+                continue
+            candidate = candidate.strip()
+            if candidate in self.roles:
+                return candidate
+            for key, label in self.roles.items():
+                if label == candidate:
+                    return key
+            return None
+        return None
+
+
+def _local(tag: str) -> str:
+    return etree.QName(tag).localname
+
+
+def _properties(node: etree._Element) -> dict[str, str]:
+    props = {}
+    for prop in node.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=NS):
+        props[prop.get("name", "")] = prop.get("value", "")
+    for prop in node.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS):
+        props[prop.get("name", "")] = prop.get("value", "")
+    return props
+
+
+def _operator(node: etree._Element, unsupported: list[str]) -> str | None:
+    if node.get(f"{{{CAMUNDA}}}type") == "external":
+        return node.get(f"{{{CAMUNDA}}}topic")
+    spiff = node.xpath("./bpmn:extensionElements/spiffworkflow:serviceTaskOperator", namespaces=NS)
+    if spiff:
+        return spiff[0].get("id")
+    for attr in ("class", "expression", "delegateExpression"):
+        if node.get(f"{{{CAMUNDA}}}{attr}"):
+            unsupported.append(f"camunda:{attr}（服务任务请用 外部任务 external + topic 指定操作）")
+    return None
+
+
+def _timer_text(node: etree._Element) -> str | None:
+    for kind in ("timeDuration", "timeDate", "timeCycle"):
+        found = node.xpath(f"./bpmn:timerEventDefinition/bpmn:{kind}", namespaces=NS)
+        if found:
+            return (found[0].text or "").strip()
+    if node.xpath("./bpmn:timerEventDefinition", namespaces=NS):
+        return ""
+    return None
+
+
+def _unsupported(node: etree._Element) -> list[str]:
+    found = []
+    for attr in node.attrib:
+        qname = etree.QName(attr)
+        if qname.namespace == CAMUNDA and qname.localname not in UNDERSTOOD_CAMUNDA_ATTRS:
+            found.append(f"camunda:{qname.localname}")
+    for ext in node.xpath("./bpmn:extensionElements/*", namespaces=NS):
+        if ext.tag not in UNDERSTOOD_EXTENSIONS:
+            prefix = {CAMUNDA: "camunda", SPIFF: "spiffworkflow"}.get(etree.QName(ext).namespace, "?")
+            found.append(f"{prefix}:{_local(ext.tag)}")
+    return found
+
+
+def read_diagram(root: etree._Element, process_id: str) -> Diagram:
+    """Read the settings of every flow node of one process."""
+    process = root.xpath(f"//bpmn:process[@id='{process_id}']", namespaces=NS)[0]
+    lanes = {ref.text.strip(): ref.getparent().get("name") for ref in process.xpath(".//bpmn:flowNodeRef", namespaces=NS)
+             if ref.text}
+    elements = {}
+    for node in process.iter():
+        if not isinstance(node.tag, str) or etree.QName(node).namespace != BPMN or _local(node.tag) not in FLOW_NODE_TAGS:
+            continue
+        unsupported = _unsupported(node)
+        tag = _local(node.tag)
+        script = node.xpath("./bpmn:script", namespaces=NS)
+        form_key = node.get(f"{{{CAMUNDA}}}formKey")
+        groups = node.get(f"{{{CAMUNDA}}}candidateGroups")
+        for spiff_tag, value in (("formKey", form_key), ("candidateGroups", groups)):
+            found = node.xpath(f"./bpmn:extensionElements/spiffworkflow:{spiff_tag}", namespaces=NS)
+            if found and not value:
+                value = (found[0].text or "").strip()
+            if spiff_tag == "formKey":
+                form_key = value
+            else:
+                groups = value
+        element = Element(
+            id=node.get("id"), tag=tag, name=(node.get("name") or "").strip(), lane=lanes.get(node.get("id")),
+            candidate_groups=groups, form_key=form_key,
+            operator=_operator(node, unsupported) if tag == "serviceTask" else None,
+            properties=_properties(node), attached_to=node.get("attachedToRef"), timer=_timer_text(node),
+            script=(script[0].text or "") if script else None, default_flow=node.get("default"),
+            unsupported=tuple(unsupported),
+        )
+        elements[element.id] = element
+    flows = tuple(
+        Flow(id=f.get("id"), name=(f.get("name") or "").strip(), source=f.get("sourceRef"), target=f.get("targetRef"),
+             condition=(c[0].text or "").strip() if (c := f.xpath("./bpmn:conditionExpression", namespaces=NS)) else None)
+        for f in process.xpath(".//bpmn:sequenceFlow", namespaces=NS)
+    )
+    return Diagram(process_id=process_id, name=(process.get("name") or process_id), elements=elements, flows=flows)
+
+
+def executable_process_ids(root: etree._Element) -> list[str]:
+    """Return the ids of the executable processes of a BPMN document."""
+    return [p.get("id") for p in root.xpath("//bpmn:process[@isExecutable='true']", namespaces=NS)]
+
+
+def lint(diagram: Diagram, vocabulary: Vocabulary) -> list[str]:
+    """Return every problem of the diagram, each naming its element; an empty list means it may be deployed."""
+    problems = []
+    for el in diagram.elements.values():
+        problems.extend(f"{el.label}：不支持的设置 {item}" for item in el.unsupported)
+        if el.tag == "userTask":
+            if vocabulary.role_of(el) is None:
+                given = el.candidate_groups or el.lane or "（未指定）"
+                problems.append(f"{el.label}：未知角色 {given}，可用角色：{', '.join(vocabulary.roles)}")
+            if not el.form_key:
+                problems.append(f"{el.label}：用户任务缺少表单（camunda:formKey）")
+            elif el.form_key not in vocabulary.forms:
+                problems.append(f"{el.label}：未知表单 {el.form_key}，可用表单：{', '.join(vocabulary.forms)}")
+            field_name = el.properties.get("jurisdiction")
+            if field_name and field_name not in vocabulary.jurisdiction_fields:
+                problems.append(f"{el.label}：未知辖区字段 {field_name}，可用：{', '.join(vocabulary.jurisdiction_fields)}")
+        elif el.tag == "serviceTask":
+            if not el.operator:
+                problems.append(f"{el.label}：服务任务缺少操作（camunda:type=external 与 camunda:topic）")
+            elif el.operator not in vocabulary.operators:
+                problems.append(f"{el.label}：未知操作 {el.operator}，可用操作：{', '.join(vocabulary.operators)}")
+        elif el.tag == "scriptTask":
+            problems.extend(f"{el.label}：脚本 {p}" for p in check_source(el.script or "", "exec"))
+        elif el.tag in {"businessRuleTask", "subProcess", "callActivity", "eventBasedGateway"}:
+            problems.append(f"{el.label}：暂不支持的元素类型 {el.tag}")
+        if el.tag in SPLIT_GATEWAYS:
+            outgoing = diagram.outgoing(el.id)
+            if len(outgoing) > 1 and not el.default_flow and any(f.condition is None for f in outgoing):
+                problems.append(f"{el.label}：网关既没有默认流，也没有为每条出口写条件")
+        if el.timer is not None:
+            try:
+                expression = translate_timer(el.timer, workdays=el.properties.get("calendar") == "workdays")
+            except TimerTextError as exc:
+                problems.append(f"{el.label}：{exc}")
+            else:
+                problems.extend(f"{el.label}：定时器 {p}" for p in check_source(expression, "eval"))
+    for flow in diagram.flows:
+        if flow.condition is not None:
+            label = f"「{flow.name}」({flow.id})" if flow.name else f"({flow.id})"
+            problems.extend(f"连线 {label}：条件 {p}" for p in check_source(flow.condition, "eval"))
+    return problems

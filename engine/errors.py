@@ -1,0 +1,25 @@
+"""Errors the engine raises to its callers, each with a message fit to show a user or return as JSON."""
+
+
+class EngineError(Exception):
+    """Base class of the engine's errors."""
+
+
+class DiagramRejected(EngineError):
+    """A diagram failed parsing or lint; `problems` lists every problem found, by element."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("流程图未通过检查：\n" + "\n".join(f"- {p}" for p in problems))
+
+
+class NotFound(EngineError):
+    """The definition, instance or task asked for does not exist."""
+
+
+class TaskConflict(EngineError):
+    """The task is no longer waiting for this action (already done, cancelled or claimed by someone else)."""
+
+
+class SandboxViolation(EngineError):
+    """A diagram expression tried something the sandbox forbids."""

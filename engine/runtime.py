@@ -1,0 +1,416 @@
+"""The case engine: start instances, complete user tasks, perform service tasks, fire timers.
+
+Every advance happens in the caller's transaction, under a row lock on the instance, and leaves the instance row,
+its human-task rows, its outbox rows and its audit lines consistent with each other. The caller commits.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from engine.calendar import load_calendar
+from engine.db import utcnow
+from engine.definitions import DefinitionStore, ParsedDefinition
+from engine.diagram import Diagram, Vocabulary
+from engine.errors import NotFound, TaskConflict
+from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessInstanceModel
+from engine.sandbox import SandboxScriptEngine
+from engine.serializer import StateSerializer
+from engine.timers import WORKDAYS_HELPER
+
+REACHED = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR
+OUTBOX_SESSION_KEY = "engine.outbox"
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """What an operator receives when the engine performs a service task."""
+
+    session: Session
+    instance_id: int
+    process_key: str
+    business_key: str | None
+    element_id: str
+    element_name: str
+    params: Mapping[str, str]
+    data: Mapping[str, Any]
+
+
+Operator = Callable[[ServiceCall], Mapping[str, Any] | None]
+
+
+class Hooks(Protocol):
+    """What the engine asks of the application that embeds it."""
+
+    def jurisdiction(self, session: Session, instance: ProcessInstanceModel, field_name: str) -> str | None:
+        """Return the division code held by the case field `field_name`."""
+
+    def status_changed(self, session: Session, instance: ProcessInstanceModel, status: str) -> None:
+        """Record a new citizen-facing status milestone."""
+
+    def task_completed(
+        self, session: Session, instance: ProcessInstanceModel, task: HumanTaskModel, result: Mapping[str, Any],
+        actor: str,
+    ) -> None:
+        """Record a completed user task in the application's own tables."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Service-task retries: exponential backoff, then an incident."""
+
+    max_attempts: int = 5
+    base_seconds: float = 30.0
+    factor: float = 4.0
+
+    def delay(self, attempts: int) -> timedelta:
+        """Return the wait before attempt number `attempts + 1`."""
+        return timedelta(seconds=self.base_seconds * self.factor ** (attempts - 1))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one outbox row: done, retry (after `retry_in`), incident or skipped."""
+
+    status: str
+    retry_in: timedelta | None = None
+    error: str | None = None
+
+
+def enlisted_outbox(session: Session) -> list[int]:
+    """Take the ids of the outbox rows written in this session's transaction (to dispatch after commit)."""
+    return session.info.pop(OUTBOX_SESSION_KEY, [])
+
+
+@dataclass
+class _Step:
+    instance: ProcessInstanceModel
+    workflow: BpmnWorkflow
+    parsed: ParsedDefinition
+    states_before: dict[UUID, int] = field(default_factory=dict)
+
+
+class Runtime:
+    """The engine's one entry point for the application (definitions, instances, tasks, outbox, timers)."""
+
+    def __init__(
+        self, vocabulary: Vocabulary, operators: Mapping[str, Operator], hooks: Hooks,
+        helpers: Mapping[str, Callable[..., Any]] | None = None, retry_policy: RetryPolicy | None = None,
+    ):
+        self.vocabulary = vocabulary
+        self.definitions = DefinitionStore(vocabulary)
+        self.operators = operators
+        self.hooks = hooks
+        self.helpers = dict(helpers or {})
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.serializer = StateSerializer()
+
+    # -- instances ---------------------------------------------------------------------------------------------
+
+    def start(self, session: Session, key: str, data: Mapping[str, Any], business_key: str | None,
+              actor: str) -> ProcessInstanceModel:
+        """Start a case on the newest active version of process `key` and run it to its first wait."""
+        definition = self.definitions.latest_active(session, key)
+        parsed = self.definitions.parsed(definition)
+        workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self._script_engine(session))
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        instance = ProcessInstanceModel(
+            definition_id=definition.id, process_key=key, business_key=business_key, state="",
+            serializer_version=self.serializer.version, started_by=actor,
+        )
+        session.add(instance)
+        session.flush()
+        self._audit(session, instance, actor, "started", None, {"version": definition.version})
+        step = _Step(instance, workflow, parsed)
+        self._advance(session, step, actor, lambda wf: wf.do_engine_steps())
+        return instance
+
+    def complete_task(self, session: Session, task_guid: str, result: Mapping[str, Any], actor: str,
+                      data: Mapping[str, Any] | None = None) -> ProcessInstanceModel:
+        """Complete a READY user task with its form result (stored as `results[<element id>]`) and advance."""
+        row = session.scalar(select(HumanTaskModel).where(HumanTaskModel.task_guid == task_guid))
+        if row is None:
+            raise NotFound("任务不存在")
+        step = self._load(session, row.instance_id)
+        session.refresh(row)
+        if row.status == "completed":
+            raise TaskConflict("该任务已经办理完毕，无需重复提交")
+        if row.status != "open":
+            raise TaskConflict("该任务已取消，无法办理")
+        if row.claimed_by and row.claimed_by != actor:
+            raise TaskConflict("该任务已由其他工作人员认领")
+        task = step.workflow.get_task_from_id(UUID(task_guid))
+        if task.state != TaskState.READY:
+            raise TaskConflict("该任务当前不可办理")
+        task.data["results"] = {**task.data.get("results", {}), row.bpmn_id: dict(result)}
+        task.data.update(data or {})
+        row.status, row.completed_by, row.completed_at = "completed", actor, utcnow()
+        self.hooks.task_completed(session, step.instance, row, result, actor)
+        self._audit(session, step.instance, actor, "task_completed", row.bpmn_id, {"name": row.name, **result})
+
+        def run(wf: BpmnWorkflow) -> None:
+            task.run()
+            wf.do_engine_steps()
+
+        self._advance(session, step, actor, run)
+        return step.instance
+
+    # -- service tasks -----------------------------------------------------------------------------------------
+
+    def perform(self, session: Session, outbox_id: int) -> Outcome:
+        """Perform one pending service task, if due, and advance its case; failures retry, then become incidents."""
+        row = session.get(OutboxModel, outbox_id)
+        if row is None:
+            raise NotFound(f"服务任务 {outbox_id} 不存在")
+        step = self._load(session, row.instance_id)
+        session.refresh(row)
+        now = utcnow()
+        if row.status != "pending" or row.next_attempt_at > now or step.instance.status != "running":
+            return Outcome("skipped")
+        task = step.workflow.get_task_from_id(UUID(row.task_guid))
+        if task.state != TaskState.STARTED:
+            row.status = "cancelled"
+            return Outcome("skipped")
+        element = step.parsed.diagram.elements[row.bpmn_id]
+        call = ServiceCall(session, step.instance.id, step.instance.process_key, step.instance.business_key,
+                           element.id, element.name, dict(row.params), dict(task.data))
+        row.attempts += 1
+        try:
+            with session.begin_nested():
+                result = self.operators[row.operator](call)
+        except Exception as exc:  # noqa: BLE001 - any operator failure is recorded, retried and surfaced
+            return self._service_failed(session, step.instance, row, exc)
+        if result is not None:
+            task.data["results"] = {**task.data.get("results", {}), row.bpmn_id: dict(result)}
+        row.status, row.done_at, row.last_error = "done", now, None
+        self._audit(session, step.instance, "system", "service_done", row.bpmn_id,
+                    {"operator": row.operator, "attempt": row.attempts})
+
+        def run(wf: BpmnWorkflow) -> None:
+            task.complete()
+            wf.do_engine_steps()
+
+        self._advance(session, step, "system", run)
+        return Outcome("done")
+
+    def _service_failed(self, session: Session, instance: ProcessInstanceModel, row: OutboxModel,
+                        exc: Exception) -> Outcome:
+        error = f"{type(exc).__name__}: {exc}"
+        row.last_error = error
+        if row.attempts >= self.retry_policy.max_attempts:
+            row.status = "incident"
+            instance.incident = True
+            self._audit(session, instance, "system", "incident", row.bpmn_id,
+                        {"operator": row.operator, "attempts": row.attempts, "error": error})
+            return Outcome("incident", error=error)
+        delay = self.retry_policy.delay(row.attempts)
+        row.next_attempt_at = utcnow() + delay
+        self._audit(session, instance, "system", "service_failed", row.bpmn_id,
+                    {"operator": row.operator, "attempt": row.attempts, "error": error})
+        return Outcome("retry", retry_in=delay, error=error)
+
+    def retry_incident(self, session: Session, outbox_id: int, actor: str) -> None:
+        """Send a service task that became an incident back to the outbox, by hand."""
+        row = session.get(OutboxModel, outbox_id)
+        if row is None or row.status != "incident":
+            raise TaskConflict("该服务任务不处于故障状态，无需重试")
+        instance = self._lock(session, row.instance_id)
+        row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
+        session.flush()
+        instance.incident = session.scalar(
+            select(OutboxModel.id).where(OutboxModel.instance_id == instance.id, OutboxModel.status == "incident")
+        ) is not None
+        self._audit(session, instance, actor, "incident_retried", row.bpmn_id, {"operator": row.operator})
+        session.info.setdefault(OUTBOX_SESSION_KEY, []).append(row.id)
+
+    def due_outbox(self, session: Session) -> list[int]:
+        """Return the pending service tasks whose next attempt is due."""
+        return list(session.scalars(
+            select(OutboxModel.id).where(OutboxModel.status == "pending", OutboxModel.next_attempt_at <= utcnow())
+            .order_by(OutboxModel.id)
+        ))
+
+    # -- timers ------------------------------------------------------------------------------------------------
+
+    def due_timers(self, session: Session) -> list[int]:
+        """Return the running instances with a timer due now."""
+        return list(session.scalars(
+            select(ProcessInstanceModel.id).where(
+                ProcessInstanceModel.status == "running", ProcessInstanceModel.next_timer_at <= utcnow()
+            ).order_by(ProcessInstanceModel.next_timer_at)
+        ))
+
+    def fire_timers(self, session: Session, instance_id: int) -> bool:
+        """Fire the due timers of one instance and advance it; False when nothing was due any more."""
+        step = self._load(session, instance_id)
+        due = step.instance.next_timer_at
+        if step.instance.status != "running" or due is None or due > utcnow():
+            return False
+
+        def run(wf: BpmnWorkflow) -> None:
+            wf.refresh_timers()
+            wf.do_engine_steps()
+
+        self._advance(session, step, "timer", run)
+        return True
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _script_engine(self, session: Session) -> SandboxScriptEngine:
+        calendar = []
+
+        def workday_duration(days: int) -> str:
+            if not calendar:
+                calendar.append(load_calendar(session))
+            now = utcnow()
+            return f"PT{int((calendar[0].deadline(now, days) - now).total_seconds())}S"
+
+        return SandboxScriptEngine({**self.helpers, WORKDAYS_HELPER: workday_duration})
+
+    def _lock(self, session: Session, instance_id: int) -> ProcessInstanceModel:
+        instance = session.scalar(
+            select(ProcessInstanceModel).where(ProcessInstanceModel.id == instance_id)
+            .with_for_update().execution_options(populate_existing=True)
+        )
+        if instance is None:
+            raise NotFound(f"流程实例 {instance_id} 不存在")
+        return instance
+
+    def _load(self, session: Session, instance_id: int) -> _Step:
+        instance = self._lock(session, instance_id)
+        parsed = self.definitions.parsed(instance.definition)
+        workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
+        workflow.script_engine = self._script_engine(session)
+        return _Step(instance, workflow, parsed, {t.id: t.state for t in workflow.get_tasks(state=REACHED)})
+
+    def _advance(self, session: Session, step: _Step, actor: str, run: Callable[[BpmnWorkflow], None]) -> None:
+        instance, workflow, diagram = step.instance, step.workflow, step.parsed.diagram
+        try:
+            run(workflow)
+        except SpiffWorkflowException as exc:
+            self._fail(session, instance, diagram, exc)
+        changed = [t for t in workflow.get_tasks(state=REACHED) if step.states_before.get(t.id) != t.state]
+        self._note_milestones_and_timers(session, instance, diagram, changed, step.states_before)
+        instance.state = self.serializer.dumps(workflow)
+        instance.serializer_version = self.serializer.version
+        instance.next_timer_at = _next_timer(workflow)
+        if workflow.is_completed() and instance.status == "running":
+            instance.status, instance.ended_at, instance.next_timer_at = "completed", utcnow(), None
+            self._audit(session, instance, actor, "completed", None, {})
+        self._sync_human_tasks(session, instance, workflow, diagram)
+        self._queue_service_tasks(session, instance, workflow, diagram)
+        session.flush()
+
+    def _fail(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram,
+              exc: SpiffWorkflowException) -> None:
+        task_spec = getattr(exc, "task_spec", None)
+        element = diagram.elements.get(getattr(task_spec, "bpmn_id", None) or "")
+        cause = getattr(exc, "__context__", None) or getattr(exc, "__cause__", None)
+        message = f"{element.label if element else '流程'} 执行出错：{exc}" + (f"（{cause}）" if cause else "")
+        instance.status, instance.incident = "error", True
+        self._audit(session, instance, "system", "error", element.id if element else None, {"error": message})
+
+    def _note_milestones_and_timers(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram,
+                                    changed: list, states_before: dict[UUID, int]) -> None:
+        milestone = None
+        for task in sorted(changed, key=lambda t: t.last_state_change):
+            element = diagram.elements.get(task.task_spec.bpmn_id or "")
+            if element is None:
+                continue
+            if element.timer is not None and task.state == TaskState.COMPLETED:
+                self._audit(session, instance, "timer", "timer_fired", element.id, {"name": element.name})
+            if "status" in element.properties and task.id not in states_before:
+                milestone = element.properties["status"]
+        if milestone and milestone != instance.milestone:
+            instance.milestone = milestone
+            self.hooks.status_changed(session, instance, milestone)
+
+    def _sync_human_tasks(self, session: Session, instance: ProcessInstanceModel, workflow: BpmnWorkflow,
+                          diagram: Diagram) -> None:
+        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        open_rows = session.scalars(
+            select(HumanTaskModel).where(HumanTaskModel.instance_id == instance.id, HumanTaskModel.status == "open")
+        ).all()
+        known = {row.task_guid for row in open_rows}
+        for row in open_rows:
+            if row.task_guid not in ready:
+                row.status = "cancelled"
+        for guid, task in ready.items():
+            if guid in known:
+                continue
+            element = diagram.elements[task.task_spec.bpmn_id]
+            field_name = element.properties.get("jurisdiction")
+            session.add(HumanTaskModel(
+                instance_id=instance.id, process_key=instance.process_key, business_key=instance.business_key,
+                task_guid=guid, bpmn_id=element.id, name=element.name or element.id, form_key=element.form_key,
+                role=self.vocabulary.role_of(element) or "", due_at=_due(task),
+                division_code=self.hooks.jurisdiction(session, instance, field_name) if field_name else None,
+            ))
+
+    def _queue_service_tasks(self, session: Session, instance: ProcessInstanceModel, workflow: BpmnWorkflow,
+                             diagram: Diagram) -> None:
+        started = {
+            str(t.id): diagram.elements[t.task_spec.bpmn_id]
+            for t in workflow.get_tasks(state=TaskState.STARTED)
+            if t.task_spec.bpmn_id in diagram.elements and diagram.elements[t.task_spec.bpmn_id].tag == "serviceTask"
+        }
+        rows = session.scalars(select(OutboxModel).where(OutboxModel.instance_id == instance.id)).all()
+        known = {row.task_guid for row in rows}
+        for row in rows:
+            if row.status == "pending" and row.task_guid not in started:
+                row.status = "cancelled"
+        for guid, element in started.items():
+            if guid in known:
+                continue
+            row = OutboxModel(instance_id=instance.id, task_guid=guid, bpmn_id=element.id, operator=element.operator,
+                              params=dict(element.properties), next_attempt_at=utcnow())
+            session.add(row)
+            session.flush()
+            session.info.setdefault(OUTBOX_SESSION_KEY, []).append(row.id)
+
+    @staticmethod
+    def _audit(session: Session, instance: ProcessInstanceModel, actor: str, kind: str, element: str | None,
+               detail: Mapping[str, Any]) -> None:
+        session.add(AuditEventModel(instance_id=instance.id, actor=actor, kind=kind, element=element,
+                                    detail=dict(detail)))
+
+
+def _timer_value(task) -> datetime | None:
+    value = task._get_internal_data("event_value")
+    if isinstance(value, dict):  # cycle timers keep their next firing under "next"
+        value = value.get("next")
+    return TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
+
+
+def _due(task) -> datetime | None:
+    """Return the deadline of a user task: the earliest waiting timer attached to it."""
+    parent = task.parent
+    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
+        return None
+    deadlines = [
+        value for sibling in parent.children
+        if sibling.state == TaskState.WAITING
+        and isinstance(getattr(sibling.task_spec, "event_definition", None), TimerEventDefinition)
+        and (value := _timer_value(sibling)) is not None
+    ]
+    return min(deadlines, default=None)
+
+
+def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
+    values = [
+        value for task in workflow.get_tasks(state=TaskState.WAITING)
+        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
+        and (value := _timer_value(task)) is not None
+    ]
+    return min(values, default=None)

@@ -1,0 +1,1 @@
+"""WTForms classes and field validators (ID numbers, phones, division codes, uploads)."""

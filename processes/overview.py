@@ -1,0 +1,62 @@
+"""Plain-text and tabular views of definitions and cases, for the CLI and for operators."""
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.models import AuditEventModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
+from processes.casework import open_tasks
+from services import cases
+from services.accounts import UserModel
+from engine.calendar import CST
+
+
+def definition_summary(session: Session) -> list[dict]:
+    """Return every deployed definition with the number of its running cases."""
+    running = (
+        select(ProcessInstanceModel.definition_id, func.count().label("n"))
+        .where(ProcessInstanceModel.status == "running").group_by(ProcessInstanceModel.definition_id).subquery()
+    )
+    rows = session.execute(
+        select(ProcessDefinitionModel, func.coalesce(running.c.n, 0))
+        .outerjoin(running, running.c.definition_id == ProcessDefinitionModel.id)
+        .order_by(ProcessDefinitionModel.key, ProcessDefinitionModel.version.desc())
+    ).all()
+    return [
+        {"key": d.key, "version": d.version, "name": d.name, "state": "启用" if d.active else "停用",
+         "running": n, "deployed_at": d.deployed_at.astimezone(CST), "deployed_by": d.deployed_by}
+        for d, n in rows
+    ]
+
+
+def _when(value) -> str:
+    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def describe_case(session: Session, case: cases.CaseModel) -> str:
+    """Return a case's status, open tasks, decisions, service tasks and audit trail as text."""
+    instance = session.get(ProcessInstanceModel, case.instance_id) if case.instance_id else None
+    applicant = session.get(UserModel, case.applicant_id)
+    lines = [
+        f"受理编号 {case.case_number}  {case.type_label}  状态：{case.status}",
+        f"申请人 {applicant.name if applicant else '?'}  女方 {case.woman_name}  男方 {case.man_name}",
+        f"户籍地 {case.hukou_division}  现居住地 {case.residence_division}  提交于 {_when(case.submitted_at)}",
+    ]
+    if instance:
+        lines.append(f"流程 {instance.process_key} v{instance.definition.version}  实例 {instance.id} "
+                     f"{instance.status}{'（有故障）' if instance.incident else ''}  下次定时 {_when(instance.next_timer_at)}")
+    lines.append("待办任务：")
+    lines += [f"  {t.name}  角色 {t.role}  辖区 {t.division_code or '—'}  期限 {_when(t.due_at)}"
+              for t in open_tasks(session, case)] or ["  无"]
+    lines.append("办理结果：")
+    lines += [f"  {_when(v.at)} {v.step_name} {v.decision} {v.reason} ({v.actor}, {v.office_division or '—'})"
+              for v in cases.verifications(session, case)] or ["  无"]
+    if instance:
+        outbox = session.scalars(select(OutboxModel).where(OutboxModel.instance_id == instance.id)
+                                 .order_by(OutboxModel.id)).all()
+        lines.append("服务任务：")
+        lines += [f"  {o.bpmn_id} {o.operator} {o.status} 尝试 {o.attempts} {o.last_error or ''}" for o in outbox]
+        events = session.scalars(select(AuditEventModel).where(AuditEventModel.instance_id == instance.id)
+                                 .order_by(AuditEventModel.id)).all()
+        lines.append("审计记录：")
+        lines += [f"  {_when(e.at)} {e.kind} {e.element or ''} {e.actor} {e.detail}" for e in events]
+    return "\n".join(lines)

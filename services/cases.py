@@ -1,0 +1,104 @@
+"""Cases (受理的申请) and the verification and audit results recorded on them.
+
+Routing and reporting fields are indexed columns here, never read out of workflow state.
+"""
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.calendar import CST
+from engine.db import Base, UTCDateTime, utcnow
+
+CASE_TYPES = {
+    "first_child": "一孩登记",
+    "second_child": "二孩登记",
+    "third_child": "三孩审批",
+}
+
+
+class CaseModel(Base):
+    """One application, from submission to its outcome."""
+
+    __tablename__ = "birth_case"
+    __table_args__ = (Index("ix_birth_case_type_status", "case_type", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(20), unique=True)
+    case_type: Mapped[str] = mapped_column(String(20))
+    process_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30), default="办理中")
+    applicant_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    woman_name: Mapped[str] = mapped_column(String(50))
+    man_name: Mapped[str] = mapped_column(String(50))
+    contact_phone: Mapped[str] = mapped_column(String(11))
+    hukou_division: Mapped[str] = mapped_column(String(12), index=True)
+    residence_division: Mapped[str] = mapped_column(String(12), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def type_label(self) -> str:
+        """Return the Chinese name of the case type."""
+        return CASE_TYPES.get(self.case_type, self.case_type)
+
+
+class VerificationModel(Base):
+    """One verification, audit or confirmation result: who, which office, when, what, why."""
+
+    __tablename__ = "case_verification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("birth_case.id"), index=True)
+    step: Mapped[str] = mapped_column(String(100))
+    step_name: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(100))
+    office_division: Mapped[str | None] = mapped_column(String(12))
+    decision: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def new_case_number(session: Session) -> str:
+    """Return an unused case number (受理编号): the China date and six random digits."""
+    today = utcnow().astimezone(CST).strftime("%Y%m%d")
+    while True:
+        number = f"{today}{secrets.randbelow(10**6):06d}"
+        if session.scalar(select(CaseModel.id).where(CaseModel.case_number == number)) is None:
+            return number
+
+
+def create_case(session: Session, **fields) -> CaseModel:
+    """Create a case with a fresh case number (flush only)."""
+    case = CaseModel(case_number=new_case_number(session), **fields)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def get_case(session: Session, case_number: str) -> CaseModel | None:
+    """Return the case with this case number."""
+    return session.scalar(select(CaseModel).where(CaseModel.case_number == case_number))
+
+
+def set_status(case: CaseModel, status: str) -> None:
+    """Set the citizen-facing status of a case."""
+    case.status, case.status_changed_at = status, utcnow()
+
+
+def record_verification(session: Session, case: CaseModel, **fields) -> VerificationModel:
+    """Keep one verification or audit result as its own row."""
+    record = VerificationModel(case_id=case.id, **fields)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def verifications(session: Session, case: CaseModel) -> list[VerificationModel]:
+    """Return the results recorded on a case, oldest first."""
+    return list(session.scalars(
+        select(VerificationModel).where(VerificationModel.case_id == case.id).order_by(VerificationModel.id)
+    ))

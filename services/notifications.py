@@ -1,0 +1,77 @@
+"""SMS to citizens and staff, through a provider; the default provider records messages in the database."""
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.db import Base, UTCDateTime, utcnow
+
+TEMPLATES = {
+    "verification_mismatch": "【生育登记】您的申请（受理编号{case_number}）经村（居）核实情况不符，请登录系统查看原因并更正后重新提交。",
+    "audit_approved": "【生育登记】您的申请（受理编号{case_number}）已登记成功，可登录系统下载打印《生育服务登记单》。",
+    "audit_rejected": "【生育登记】您的申请（受理编号{case_number}）经乡镇（街道）审核未通过，请登录系统查看原因。",
+    "review_failed": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）审查未通过，请登录系统查看原因。",
+    "offline_confirmation": (
+        "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）已通过审查，请夫妻双方携带身份证、户口簿、结婚证原件，"
+        "于工作日到{office}现场确认。"
+    ),
+    "approval_granted": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）已批准，可登录系统下载打印审批单。",
+    "approval_rejected": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）未获批准，请登录系统查看原因。",
+    "task_overdue": "【生育登记】提醒：受理编号{case_number}的「{task}」已超过办理时限，请尽快处理。",
+}
+
+
+class SmsMessageModel(Base):
+    """One SMS as handed to the provider."""
+
+    __tablename__ = "sms_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(11), index=True)
+    template: Mapped[str] = mapped_column(String(50))
+    text: Mapped[str] = mapped_column(Text)
+    case_number: Mapped[str | None] = mapped_column(String(30), index=True)
+    provider: Mapped[str] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+SmsProvider = Callable[[Session, str, str], None]
+
+
+def record_provider(session: Session, phone: str, text: str) -> None:  # noqa: ARG001
+    """Deliver nothing: the message row written by `send_sms` is the delivery (embedded default, tests)."""
+
+
+PROVIDERS: dict[str, SmsProvider] = {"record": record_provider}
+_active = {"name": "record"}
+
+
+def use_provider(name: str) -> None:
+    """Choose the SMS provider by name."""
+    if name not in PROVIDERS:
+        raise ValueError(f"unknown SMS provider {name!r}; known: {', '.join(PROVIDERS)}")
+    _active["name"] = name
+
+
+def render(template: str, context: Mapping[str, str]) -> str:
+    """Return the text of an SMS template filled with `context`."""
+    if template not in TEMPLATES:
+        raise KeyError(f"未知短信模板：{template}")
+    return TEMPLATES[template].format_map({"office": "乡镇（街道）卫生健康办公室", **context})
+
+
+def send_sms(session: Session, phones: list[str], template: str, context: Mapping[str, str],
+             case_number: str | None = None) -> list[SmsMessageModel]:
+    """Send one templated SMS to each phone; the provider raising fails the whole call (nothing is recorded)."""
+    text = render(template, context)
+    name = _active["name"]
+    sent = []
+    for phone in phones:
+        PROVIDERS[name](session, phone, text)
+        message = SmsMessageModel(phone=phone, template=template, text=text, case_number=case_number, provider=name)
+        session.add(message)
+        sent.append(message)
+    session.flush()
+    return sent

@@ -1,0 +1,98 @@
+"""Factory fixtures: demo people, deployed diagrams, submitted cases, and task helpers."""
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from engine.models import HumanTaskModel
+from processes import casework
+from processes.demo import HUKOU_VILLAGE, OTHER_VILLAGE, RESIDENCE_VILLAGE, TOWNSHIP
+from processes.roles import CITIZEN, COUNTY_OFFICIAL, TOWNSHIP_STAFF, VILLAGE_STAFF
+from services import accounts, cases
+from services.notifications import SmsMessageModel
+
+
+@pytest.fixture
+def people(session):
+    """A citizen and the staff around her case: two villages, a third village, the township, the county."""
+    def make(phone, name, role, division):
+        return accounts.create_user(session, phone=phone, name=name, role=role, password="Test@12345",
+                                    division_code=division)
+
+    crew = SimpleNamespace(
+        citizen=make("13800000001", "张丽", CITIZEN, None),
+        hukou=make("13900000001", "李多福", VILLAGE_STAFF, HUKOU_VILLAGE),
+        residence=make("13900000002", "王银闸", VILLAGE_STAFF, RESIDENCE_VILLAGE),
+        other=make("13900000003", "赵东厂", VILLAGE_STAFF, OTHER_VILLAGE),
+        township=make("13900000010", "陈街道", TOWNSHIP_STAFF, TOWNSHIP),
+        county=make("13900000020", "孙区县", COUNTY_OFFICIAL, "110101"),
+    )
+    session.commit()
+    return crew
+
+
+@pytest.fixture
+def deployed(session):
+    """The shipped diagrams, deployed."""
+    definitions = casework.deploy_shipped(session)
+    session.commit()
+    return {d.key: d for d, _ in definitions}
+
+
+@pytest.fixture
+def submit(session, people, deployed):  # noqa: ARG001 - deployed must exist before a case starts
+    """Submit a case for the demo citizen and commit (which performs its first service tasks)."""
+    def _submit(case_type="first_child", same_village=False):
+        case = casework.submit(
+            session, people.citizen, case_type=case_type, woman_name="张丽", man_name="刘强",
+            contact_phone=people.citizen.phone, hukou_division=HUKOU_VILLAGE,
+            residence_division=HUKOU_VILLAGE if same_village else RESIDENCE_VILLAGE,
+        )
+        session.commit()
+        return case
+
+    return _submit
+
+
+def open_task(session, case, bpmn_id):
+    """Return the one open task `bpmn_id` of a case (failing if there is not exactly one)."""
+    tasks = [t for t in casework.open_tasks(session, case) if t.bpmn_id == bpmn_id]
+    assert len(tasks) == 1, f"expected one open {bpmn_id}, found {[t.bpmn_id for t in casework.open_tasks(session, case)]}"
+    return tasks[0]
+
+
+def open_steps(session, case):
+    """Return the element ids of a case's open tasks, sorted."""
+    return sorted(t.bpmn_id for t in casework.open_tasks(session, case))
+
+
+def decide(session, case, bpmn_id, user, decision, reason=""):
+    """Decide task `bpmn_id` of a case as `user`, commit, and return the refreshed case."""
+    casework.decide(session, open_task(session, case, bpmn_id).task_guid, user, decision, reason)
+    session.commit()
+    return refreshed(session, case)
+
+
+def forget(session):
+    """End the test's transaction and drop loaded objects, to see what other transactions committed."""
+    session.rollback()
+    session.expire_all()
+
+
+def refreshed(session, case):
+    """Return the case as stored now."""
+    forget(session)
+    return cases.get_case(session, case.case_number)
+
+
+def sms_templates(session, case):
+    """Return the SMS templates sent about a case, in order."""
+    return [m.template for m in session.scalars(
+        select(SmsMessageModel).where(SmsMessageModel.case_number == case.case_number).order_by(SmsMessageModel.id))]
+
+
+def all_tasks(session, case):
+    """Return every human-task row of a case, in order."""
+    return list(session.scalars(
+        select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))

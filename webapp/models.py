@@ -1,0 +1,7 @@
+"""Every table of the product, imported in one place for Alembic and for `flask init`."""
+
+from engine import calendar, models  # noqa: F401
+from engine.db import Base
+from services import accounts, cases, divisions, documents, notifications  # noqa: F401
+
+metadata = Base.metadata
