@@ -5,15 +5,15 @@ import threading
 from dataclasses import dataclass
 
 from lxml import etree
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from engine.gateways import EngineBpmnParser
 from engine.diagram import Diagram, Vocabulary, executable_process_ids, lint, read_diagram
 from engine.errors import DiagramRejected, NotFound
+from engine.gateways import EngineBpmnParser
 from engine.models import ProcessDefinitionModel
 from engine.timers import translate_timer
 from engine.xmlsafe import parse_untrusted_xml
@@ -33,7 +33,7 @@ def parse(xml: bytes, vocabulary: Vocabulary) -> ParsedDefinition:
     root = parse_untrusted_xml(xml)
     process_ids = executable_process_ids(root)
     if len(process_ids) != 1:
-        raise DiagramRejected([f"文件应当恰好包含一个可执行流程（isExecutable=\"true\"），实际为 {len(process_ids)} 个"])
+        raise DiagramRejected([f'文件应当恰好包含一个可执行流程（isExecutable="true"），实际为 {len(process_ids)} 个'])
     diagram = read_diagram(root, process_ids[0])
     problems = lint(diagram, vocabulary)
     parser = EngineBpmnParser()
@@ -69,12 +69,12 @@ class DefinitionStore:
         parsed = parse(xml, self.vocabulary)
         key = parsed.diagram.process_id
         digest = hashlib.sha256(xml).hexdigest()
-        existing = session.scalar(
-            select(ProcessDefinitionModel).where(ProcessDefinitionModel.key == key, ProcessDefinitionModel.sha256 == digest)
-        )
+        existing = session.scalar(select(ProcessDefinitionModel).where(
+            ProcessDefinitionModel.key == key, ProcessDefinitionModel.sha256 == digest))
         if existing is not None:
             return existing, False
-        latest = session.scalar(select(func.max(ProcessDefinitionModel.version)).where(ProcessDefinitionModel.key == key))
+        latest = session.scalar(
+            select(func.max(ProcessDefinitionModel.version)).where(ProcessDefinitionModel.key == key))
         definition = ProcessDefinitionModel(
             key=key, name=parsed.diagram.name, version=(latest or 0) + 1, sha256=digest, xml=xml, active=True,
             deployed_by=deployed_by,

@@ -91,17 +91,10 @@ class Vocabulary:
 
     def role_of(self, element: Element) -> str | None:
         """Resolve a user task's role: candidateGroups first, else the lane (by key or by label)."""
-        for candidate in (element.candidate_groups, element.lane):
-            if not candidate:
-                continue
-            candidate = candidate.strip()
-            if candidate in self.roles:
-                return candidate
-            for key, label in self.roles.items():
-                if label == candidate:
-                    return key
-            return None
-        return None
+        given = (element.candidate_groups or element.lane or "").strip()
+        if given in self.roles:
+            return given
+        return next((key for key, label in self.roles.items() if label == given), None)
 
 
 def _local(tag: str) -> str:
@@ -139,6 +132,11 @@ def _timer_text(node: etree._Element) -> str | None:
     return None
 
 
+def _spiff_text(node: etree._Element, tag: str) -> str | None:
+    found = node.xpath(f"./bpmn:extensionElements/spiffworkflow:{tag}", namespaces=NS)
+    return (found[0].text or "").strip() if found else None
+
+
 def _unsupported(node: etree._Element) -> list[str]:
     found = []
     for attr in node.attrib:
@@ -155,25 +153,19 @@ def _unsupported(node: etree._Element) -> list[str]:
 def read_diagram(root: etree._Element, process_id: str) -> Diagram:
     """Read the settings of every flow node of one process."""
     process = root.xpath(f"//bpmn:process[@id='{process_id}']", namespaces=NS)[0]
-    lanes = {ref.text.strip(): ref.getparent().get("name") for ref in process.xpath(".//bpmn:flowNodeRef", namespaces=NS)
-             if ref.text}
+    lanes = {ref.text.strip(): ref.getparent().get("name")
+             for ref in process.xpath(".//bpmn:flowNodeRef", namespaces=NS) if ref.text}
     elements = {}
     for node in process.iter():
-        if not isinstance(node.tag, str) or etree.QName(node).namespace != BPMN or _local(node.tag) not in FLOW_NODE_TAGS:
+        if not isinstance(node.tag, str) or etree.QName(node).namespace != BPMN:
+            continue
+        if _local(node.tag) not in FLOW_NODE_TAGS:
             continue
         unsupported = _unsupported(node)
         tag = _local(node.tag)
         script = node.xpath("./bpmn:script", namespaces=NS)
-        form_key = node.get(f"{{{CAMUNDA}}}formKey")
-        groups = node.get(f"{{{CAMUNDA}}}candidateGroups")
-        for spiff_tag, value in (("formKey", form_key), ("candidateGroups", groups)):
-            found = node.xpath(f"./bpmn:extensionElements/spiffworkflow:{spiff_tag}", namespaces=NS)
-            if found and not value:
-                value = (found[0].text or "").strip()
-            if spiff_tag == "formKey":
-                form_key = value
-            else:
-                groups = value
+        form_key = node.get(f"{{{CAMUNDA}}}formKey") or _spiff_text(node, "formKey")
+        groups = node.get(f"{{{CAMUNDA}}}candidateGroups") or _spiff_text(node, "candidateGroups")
         element = Element(
             id=node.get("id"), tag=tag, name=(node.get("name") or "").strip(), lane=lanes.get(node.get("id")),
             candidate_groups=groups, form_key=form_key,
@@ -184,11 +176,16 @@ def read_diagram(root: etree._Element, process_id: str) -> Diagram:
         )
         elements[element.id] = element
     flows = tuple(
-        Flow(id=f.get("id"), name=(f.get("name") or "").strip(), source=f.get("sourceRef"), target=f.get("targetRef"),
-             condition=(c[0].text or "").strip() if (c := f.xpath("./bpmn:conditionExpression", namespaces=NS)) else None)
+        Flow(id=f.get("id"), name=(f.get("name") or "").strip(), source=f.get("sourceRef"),
+             target=f.get("targetRef"), condition=_condition(f))
         for f in process.xpath(".//bpmn:sequenceFlow", namespaces=NS)
     )
     return Diagram(process_id=process_id, name=(process.get("name") or process_id), elements=elements, flows=flows)
+
+
+def _condition(flow: etree._Element) -> str | None:
+    found = flow.xpath("./bpmn:conditionExpression", namespaces=NS)
+    return (found[0].text or "").strip() if found else None
 
 
 def executable_process_ids(root: etree._Element) -> list[str]:
@@ -196,42 +193,67 @@ def executable_process_ids(root: etree._Element) -> list[str]:
     return [p.get("id") for p in root.xpath("//bpmn:process[@isExecutable='true']", namespaces=NS)]
 
 
+def _lint_user_task(el: Element, vocabulary: Vocabulary) -> list[str]:
+    problems = []
+    if vocabulary.role_of(el) is None:
+        given = el.candidate_groups or el.lane or "（未指定）"
+        problems.append(f"{el.label}：未知角色 {given}，可用角色：{', '.join(vocabulary.roles)}")
+    if not el.form_key:
+        problems.append(f"{el.label}：用户任务缺少表单（camunda:formKey）")
+    elif el.form_key not in vocabulary.forms:
+        problems.append(f"{el.label}：未知表单 {el.form_key}，可用表单：{', '.join(vocabulary.forms)}")
+    field_name = el.properties.get("jurisdiction")
+    if field_name and field_name not in vocabulary.jurisdiction_fields:
+        known = ", ".join(vocabulary.jurisdiction_fields)
+        problems.append(f"{el.label}：未知辖区字段 {field_name}，可用：{known}")
+    return problems
+
+
+def _lint_service_task(el: Element, vocabulary: Vocabulary) -> list[str]:
+    if not el.operator:
+        return [f"{el.label}：服务任务缺少操作（camunda:type=external 与 camunda:topic）"]
+    if el.operator not in vocabulary.operators:
+        return [f"{el.label}：未知操作 {el.operator}，可用操作：{', '.join(vocabulary.operators)}"]
+    return []
+
+
+def _lint_script_task(el: Element, _vocabulary: Vocabulary) -> list[str]:
+    return [f"{el.label}：脚本 {p}" for p in check_source(el.script or "", "exec")]
+
+
+def _lint_unsupported_tag(el: Element, _vocabulary: Vocabulary) -> list[str]:
+    return [f"{el.label}：暂不支持的元素类型 {el.tag}"]
+
+
+_LINT_BY_TAG = {
+    "userTask": _lint_user_task,
+    "serviceTask": _lint_service_task,
+    "scriptTask": _lint_script_task,
+    **dict.fromkeys(("businessRuleTask", "subProcess", "callActivity", "eventBasedGateway"), _lint_unsupported_tag),
+}
+
+
+def _lint_timer(el: Element) -> list[str]:
+    try:
+        expression = translate_timer(el.timer or "", workdays=el.properties.get("calendar") == "workdays")
+    except TimerTextError as exc:
+        return [f"{el.label}：{exc}"]
+    return [f"{el.label}：定时器 {p}" for p in check_source(expression, "eval")]
+
+
 def lint(diagram: Diagram, vocabulary: Vocabulary) -> list[str]:
     """Return every problem of the diagram, each naming its element; an empty list means it may be deployed."""
     problems = []
     for el in diagram.elements.values():
         problems.extend(f"{el.label}：不支持的设置 {item}" for item in el.unsupported)
-        if el.tag == "userTask":
-            if vocabulary.role_of(el) is None:
-                given = el.candidate_groups or el.lane or "（未指定）"
-                problems.append(f"{el.label}：未知角色 {given}，可用角色：{', '.join(vocabulary.roles)}")
-            if not el.form_key:
-                problems.append(f"{el.label}：用户任务缺少表单（camunda:formKey）")
-            elif el.form_key not in vocabulary.forms:
-                problems.append(f"{el.label}：未知表单 {el.form_key}，可用表单：{', '.join(vocabulary.forms)}")
-            field_name = el.properties.get("jurisdiction")
-            if field_name and field_name not in vocabulary.jurisdiction_fields:
-                problems.append(f"{el.label}：未知辖区字段 {field_name}，可用：{', '.join(vocabulary.jurisdiction_fields)}")
-        elif el.tag == "serviceTask":
-            if not el.operator:
-                problems.append(f"{el.label}：服务任务缺少操作（camunda:type=external 与 camunda:topic）")
-            elif el.operator not in vocabulary.operators:
-                problems.append(f"{el.label}：未知操作 {el.operator}，可用操作：{', '.join(vocabulary.operators)}")
-        elif el.tag == "scriptTask":
-            problems.extend(f"{el.label}：脚本 {p}" for p in check_source(el.script or "", "exec"))
-        elif el.tag in {"businessRuleTask", "subProcess", "callActivity", "eventBasedGateway"}:
-            problems.append(f"{el.label}：暂不支持的元素类型 {el.tag}")
+        if el.tag in _LINT_BY_TAG:
+            problems.extend(_LINT_BY_TAG[el.tag](el, vocabulary))
         if el.tag in SPLIT_GATEWAYS:
             outgoing = diagram.outgoing(el.id)
             if len(outgoing) > 1 and not el.default_flow and any(f.condition is None for f in outgoing):
                 problems.append(f"{el.label}：网关既没有默认流，也没有为每条出口写条件")
         if el.timer is not None:
-            try:
-                expression = translate_timer(el.timer, workdays=el.properties.get("calendar") == "workdays")
-            except TimerTextError as exc:
-                problems.append(f"{el.label}：{exc}")
-            else:
-                problems.extend(f"{el.label}：定时器 {p}" for p in check_source(expression, "eval"))
+            problems.extend(_lint_timer(el))
     for flow in diagram.flows:
         if flow.condition is not None:
             label = f"「{flow.name}」({flow.id})" if flow.name else f"({flow.id})"

@@ -21,7 +21,9 @@ FORMS = {
         "村（居）核实", {"verified": "情况属实", "mismatch": "情况不符"}, frozenset({"mismatch"})
     ),
     "township_audit": FormSpec("乡镇（街道）审核", {"approved": "通过", "rejected": "不通过"}, frozenset({"rejected"})),
-    "township_review": FormSpec("乡镇（街道）审查", {"passed": "审查通过", "failed": "审查不通过"}, frozenset({"failed"})),
+    "township_review": FormSpec(
+        "乡镇（街道）审查", {"passed": "审查通过", "failed": "审查不通过"}, frozenset({"failed"})
+    ),
     "offline_confirmation": FormSpec(
         "现场确认", {"approved": "已现场确认，批准", "rejected": "不予批准"}, frozenset({"rejected"})
     ),

@@ -3,11 +3,11 @@
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.calendar import CST
 from engine.models import AuditEventModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from processes.casework import open_tasks
 from services import cases
 from services.accounts import UserModel
-from engine.calendar import CST
 
 
 def definition_summary(session: Session) -> list[dict]:
@@ -42,8 +42,9 @@ def describe_case(session: Session, case: cases.CaseModel) -> str:
         f"户籍地 {case.hukou_division}  现居住地 {case.residence_division}  提交于 {_when(case.submitted_at)}",
     ]
     if instance:
+        incident = "（有故障）" if instance.incident else ""
         lines.append(f"流程 {instance.process_key} v{instance.definition.version}  实例 {instance.id} "
-                     f"{instance.status}{'（有故障）' if instance.incident else ''}  下次定时 {_when(instance.next_timer_at)}")
+                     f"{instance.status}{incident}  下次定时 {_when(instance.next_timer_at)}")
     lines.append("待办任务：")
     lines += [f"  {t.name}  角色 {t.role}  辖区 {t.division_code or '—'}  期限 {_when(t.due_at)}"
               for t in open_tasks(session, case)] or ["  无"]

@@ -9,7 +9,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine.db import Base, UTCDateTime, utcnow
 
 TEMPLATES = {
-    "verification_mismatch": "【生育登记】您的申请（受理编号{case_number}）经村（居）核实情况不符，请登录系统查看原因并更正后重新提交。",
+    "verification_mismatch": (
+        "【生育登记】您的申请（受理编号{case_number}）经村（居）核实情况不符，请登录系统查看原因并更正后重新提交。"
+    ),
     "audit_approved": "【生育登记】您的申请（受理编号{case_number}）已登记成功，可登录系统下载打印《生育服务登记单》。",
     "audit_rejected": "【生育登记】您的申请（受理编号{case_number}）经乡镇（街道）审核未通过，请登录系统查看原因。",
     "review_failed": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）审查未通过，请登录系统查看原因。",

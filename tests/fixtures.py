@@ -58,7 +58,7 @@ def submit(session, people, deployed):  # noqa: ARG001 - deployed must exist bef
 def open_task(session, case, bpmn_id):
     """Return the one open task `bpmn_id` of a case (failing if there is not exactly one)."""
     tasks = [t for t in casework.open_tasks(session, case) if t.bpmn_id == bpmn_id]
-    assert len(tasks) == 1, f"expected one open {bpmn_id}, found {[t.bpmn_id for t in casework.open_tasks(session, case)]}"
+    assert len(tasks) == 1, f"expected one open {bpmn_id}, found {open_steps(session, case)}"
     return tasks[0]
 
 

@@ -37,8 +37,11 @@ def test_two_villages_verify_in_parallel_then_township_approves(session, people,
     assert session.scalar(select(SlipModel).where(SlipModel.case_id == case.id)) is not None
     assert session.get(ProcessInstanceModel, case.instance_id).status == "completed"
     recorded = [(v.step, v.decision, v.office_division) for v in cases.verifications(session, case)]
-    assert recorded == [("verify_hukou", "verified", HUKOU_VILLAGE), ("verify_residence", "verified", RESIDENCE_VILLAGE),
-                        ("township_audit", "approved", HUKOU_VILLAGE)]
+    assert recorded == [
+        ("verify_hukou", "verified", HUKOU_VILLAGE),
+        ("verify_residence", "verified", RESIDENCE_VILLAGE),
+        ("township_audit", "approved", HUKOU_VILLAGE),
+    ]
 
 
 def test_same_village_gets_a_single_verification(session, people, submit):
@@ -162,7 +165,8 @@ def test_failing_sms_retries_then_becomes_an_incident_that_can_be_retried(sessio
         row = session.get(OutboxModel, row.id)
         instance = session.get(ProcessInstanceModel, case.instance_id)
         assert (row.status, row.attempts) == ("incident", RUNTIME.retry_policy.max_attempts)
-        assert instance.incident and instance.status == "running"
+        assert instance.incident
+        assert instance.status == "running"
         assert sms_templates(session, case) == [], "a failed send records no message"
 
         monkeypatch.undo()
@@ -176,7 +180,8 @@ def test_failing_sms_retries_then_becomes_an_incident_that_can_be_retried(sessio
         kinds = [e.kind for e in session.scalars(select(AuditEventModel).where(
             AuditEventModel.instance_id == case.instance_id).order_by(AuditEventModel.id))]
         assert kinds.count("service_failed") == RUNTIME.retry_policy.max_attempts - 1
-        assert "incident" in kinds and "incident_retried" in kinds
+        assert "incident" in kinds
+        assert "incident_retried" in kinds
 
 
 def test_timer_deadline_is_fixed_when_reached(session, submit):
