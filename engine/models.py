@@ -64,6 +64,7 @@ class HumanTaskModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    instance: Mapped[ProcessInstanceModel] = relationship()
     process_key: Mapped[str] = mapped_column(String(100))
     business_key: Mapped[str | None] = mapped_column(String(100))
     task_guid: Mapped[str] = mapped_column(String(36))
@@ -89,6 +90,7 @@ class OutboxModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    instance: Mapped[ProcessInstanceModel] = relationship()
     task_guid: Mapped[str] = mapped_column(String(36))
     bpmn_id: Mapped[str] = mapped_column(String(100))
     operator: Mapped[str] = mapped_column(String(100))
@@ -109,6 +111,7 @@ class AuditEventModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    instance: Mapped[ProcessInstanceModel | None] = relationship()
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(100))
     # started | task_completed | service_done | service_failed | incident | timer_fired | error | ...

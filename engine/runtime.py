@@ -4,6 +4,7 @@ Every advance happens in the caller's transaction, under a row lock on the insta
 its human-task rows, its outbox rows and its audit lines consistent with each other. The caller commits.
 """
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,19 +16,20 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.calendar import load_calendar
+from engine.calendar import WorkCalendar, load_calendar
 from engine.db import utcnow
 from engine.definitions import DefinitionStore, ParsedDefinition
 from engine.diagram import Diagram, Vocabulary
 from engine.errors import NotFound, TaskConflict
-from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessInstanceModel
+from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from engine.sandbox import SandboxScriptEngine
 from engine.serializer import StateSerializer
 from engine.timers import WORKDAYS_HELPER
 
+CALENDAR_TTL_SECONDS = 60
 REACHED = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR
 OUTBOX_SESSION_KEY = "engine.outbox"
 
@@ -114,6 +116,7 @@ class Runtime:
         self.helpers = dict(helpers or {})
         self.retry_policy = retry_policy or RetryPolicy()
         self.serializer = StateSerializer()
+        self._calendar_cache: tuple[float, WorkCalendar | None] = (0.0, None)
 
     # -- instances ---------------------------------------------------------------------------------------------
 
@@ -126,20 +129,23 @@ class Runtime:
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
         instance = ProcessInstanceModel(
-            definition_id=definition.id, process_key=key, business_key=business_key, state="",
+            definition=definition, process_key=key, business_key=business_key, state="",
             serializer_version=self.serializer.version, started_by=actor,
         )
-        session.add(instance)
-        session.flush()
-        self._audit(session, instance, actor, "started", None, {"version": definition.version})
         step = _Step(instance, workflow, parsed)
-        self._advance(session, step, actor, lambda wf: wf.do_engine_steps())
+        # The instance row is inserted once, carrying its first state, when _advance adds it.
+        self._advance(session, step, actor, lambda wf: wf.do_engine_steps(),
+                      opening=("started", {"version": definition.version}))
         return instance
 
-    def complete_task(self, session: Session, task_guid: str, result: Mapping[str, Any], actor: str,
+    def complete_task(self, session: Session, task_id: int, result: Mapping[str, Any], actor: str,
                       data: Mapping[str, Any] | None = None) -> ProcessInstanceModel:
-        """Complete a READY user task with its form result (stored as `results[<element id>]`) and advance."""
-        row = session.scalar(select(HumanTaskModel).where(HumanTaskModel.task_guid == task_guid))
+        """Complete the READY user task of human-task row `task_id` with its form result and advance.
+
+        The result is stored as `results[<element id>]`: a nested dict, so parallel branches never overwrite each
+        other's results at a join.
+        """
+        row = session.get(HumanTaskModel, task_id)
         if row is None:
             raise NotFound("任务不存在")
         step = self._load(session, row.instance_id)
@@ -150,7 +156,7 @@ class Runtime:
             raise TaskConflict("该任务已取消，无法办理")
         if row.claimed_by and row.claimed_by != actor:
             raise TaskConflict("该任务已由其他工作人员认领")
-        task = step.workflow.get_task_from_id(UUID(task_guid))
+        task = step.workflow.get_task_from_id(UUID(row.task_guid))
         if task.state != TaskState.READY:
             raise TaskConflict("该任务当前不可办理")
         task.data["results"] = {**task.data.get("results", {}), row.bpmn_id: dict(result)}
@@ -185,12 +191,13 @@ class Runtime:
         element = step.parsed.diagram.elements[row.bpmn_id]
         call = ServiceCall(session, step.instance.id, step.instance.process_key, step.instance.business_key,
                            element.id, element.name, dict(row.params), dict(task.data))
-        row.attempts += 1
         try:
             with session.begin_nested():
                 result = self.operators[row.operator](call)
         except Exception as exc:  # noqa: BLE001 - any operator failure is recorded, retried and surfaced
+            row.attempts += 1
             return self._service_failed(session, step.instance, row, exc)
+        row.attempts += 1
         if result is not None:
             task.data["results"] = {**task.data.get("results", {}), row.bpmn_id: dict(result)}
         row.status, row.done_at, row.last_error = "done", now, None
@@ -267,14 +274,18 @@ class Runtime:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _script_engine(self, session: Session) -> SandboxScriptEngine:
-        calendar = []
+    def _calendar(self, session: Session) -> WorkCalendar:
+        """Return the work calendar, re-read from the holiday table at most once a minute."""
+        loaded_at, calendar = self._calendar_cache
+        if calendar is None or time.monotonic() - loaded_at > CALENDAR_TTL_SECONDS:
+            calendar = load_calendar(session)
+            self._calendar_cache = (time.monotonic(), calendar)
+        return calendar
 
+    def _script_engine(self, session: Session) -> SandboxScriptEngine:
         def workday_duration(days: int) -> str:
-            if not calendar:
-                calendar.append(load_calendar(session))
             now = utcnow()
-            return f"PT{int((calendar[0].deadline(now, days) - now).total_seconds())}S"
+            return f"PT{int((self._calendar(session).deadline(now, days) - now).total_seconds())}S"
 
         return SandboxScriptEngine({**self.helpers, WORKDAYS_HELPER: workday_duration})
 
@@ -289,28 +300,35 @@ class Runtime:
 
     def _load(self, session: Session, instance_id: int) -> _Step:
         instance = self._lock(session, instance_id)
-        parsed = self.definitions.parsed(instance.definition)
+        parsed = self.definitions.parsed(session.get(ProcessDefinitionModel, instance.definition_id))
         workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
         workflow.script_engine = self._script_engine(session)
         return _Step(instance, workflow, parsed, {t.id: t.state for t in workflow.get_tasks(state=REACHED)})
 
-    def _advance(self, session: Session, step: _Step, actor: str, run: Callable[[BpmnWorkflow], None]) -> None:
+    def _advance(self, session: Session, step: _Step, actor: str, run: Callable[[BpmnWorkflow], None],
+                 opening: tuple[str, dict] | None = None) -> None:
         instance, workflow, diagram = step.instance, step.workflow, step.parsed.diagram
+        error = None
         try:
             run(workflow)
         except SpiffWorkflowException as exc:
-            self._fail(session, instance, diagram, exc)
-        changed = [t for t in workflow.get_tasks(state=REACHED) if step.states_before.get(t.id) != t.state]
-        self._note_milestones_and_timers(session, instance, diagram, changed, step.states_before)
+            error = exc
+        # Set the state before anything below can autoflush, so the row is written once per step.
         instance.state = self.serializer.dumps(workflow)
         instance.serializer_version = self.serializer.version
         instance.next_timer_at = _next_timer(workflow)
-        if workflow.is_completed() and instance.status == "running":
+        session.add(instance)
+        if opening is not None:
+            self._audit(session, instance, actor, opening[0], None, opening[1])
+        if error is not None:
+            self._fail(session, instance, diagram, error)
+        elif workflow.is_completed() and instance.status == "running":
             instance.status, instance.ended_at, instance.next_timer_at = "completed", utcnow(), None
             self._audit(session, instance, actor, "completed", None, {})
-        self._sync_human_tasks(session, instance, workflow, diagram)
-        self._queue_service_tasks(session, instance, workflow, diagram)
-        session.flush()
+        changed = [t for t in workflow.get_tasks(state=REACHED) if step.states_before.get(t.id) != t.state]
+        self._note_milestones_and_timers(session, instance, diagram, changed, step.states_before)
+        self._sync_human_tasks(session, instance, workflow, diagram, step.states_before)
+        self._queue_service_tasks(session, instance, workflow, diagram, step.states_before)
 
     def _fail(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram,
               exc: SpiffWorkflowException) -> None:
@@ -337,53 +355,54 @@ class Runtime:
             self.hooks.status_changed(session, instance, milestone)
 
     def _sync_human_tasks(self, session: Session, instance: ProcessInstanceModel, workflow: BpmnWorkflow,
-                          diagram: Diagram) -> None:
-        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        open_rows = session.scalars(
-            select(HumanTaskModel).where(HumanTaskModel.instance_id == instance.id, HumanTaskModel.status == "open")
-        ).all()
-        known = {row.task_guid for row in open_rows}
-        for row in open_rows:
-            if row.task_guid not in ready:
-                row.status = "cancelled"
-        for guid, task in ready.items():
-            if guid in known:
+                          diagram: Diagram, states_before: dict[UUID, int]) -> None:
+        """Insert rows for user tasks that became READY; cancel rows of tasks that left READY without completing."""
+        gone = [str(task_id) for task_id, state in states_before.items()
+                if state == TaskState.READY and _state(workflow, task_id) == TaskState.CANCELLED]
+        if gone:
+            session.execute(update(HumanTaskModel).where(
+                HumanTaskModel.task_guid.in_(gone), HumanTaskModel.status == "open").values(status="cancelled"))
+        for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+            if states_before.get(task.id) == TaskState.READY:
                 continue
             element = diagram.elements[task.task_spec.bpmn_id]
             field_name = element.properties.get("jurisdiction")
             session.add(HumanTaskModel(
-                instance_id=instance.id, process_key=instance.process_key, business_key=instance.business_key,
-                task_guid=guid, bpmn_id=element.id, name=element.name or element.id, form_key=element.form_key,
-                role=self.vocabulary.role_of(element) or "", due_at=_due(task),
+                instance=instance, process_key=instance.process_key, business_key=instance.business_key,
+                task_guid=str(task.id), bpmn_id=element.id, name=element.name or element.id,
+                form_key=element.form_key, role=self.vocabulary.role_of(element) or "", due_at=_due(task),
                 division_code=self.hooks.jurisdiction(session, instance, field_name) if field_name else None,
             ))
 
     def _queue_service_tasks(self, session: Session, instance: ProcessInstanceModel, workflow: BpmnWorkflow,
-                             diagram: Diagram) -> None:
-        started = {
-            str(t.id): diagram.elements[t.task_spec.bpmn_id]
-            for t in workflow.get_tasks(state=TaskState.STARTED)
-            if t.task_spec.bpmn_id in diagram.elements and diagram.elements[t.task_spec.bpmn_id].tag == "serviceTask"
-        }
-        rows = session.scalars(select(OutboxModel).where(OutboxModel.instance_id == instance.id)).all()
-        known = {row.task_guid for row in rows}
-        for row in rows:
-            if row.status == "pending" and row.task_guid not in started:
-                row.status = "cancelled"
-        for guid, element in started.items():
-            if guid in known:
-                continue
-            row = OutboxModel(instance_id=instance.id, task_guid=guid, bpmn_id=element.id, operator=element.operator,
-                              params=dict(element.properties), next_attempt_at=utcnow())
-            session.add(row)
-            session.flush()
-            session.info.setdefault(OUTBOX_SESSION_KEY, []).append(row.id)
+                             diagram: Diagram, states_before: dict[UUID, int]) -> None:
+        """Write an outbox row for each service task that started; cancel those whose task was cancelled."""
+        gone = [str(task_id) for task_id, state in states_before.items()
+                if state == TaskState.STARTED and _state(workflow, task_id) == TaskState.CANCELLED]
+        if gone:
+            session.execute(update(OutboxModel).where(
+                OutboxModel.task_guid.in_(gone), OutboxModel.status == "pending").values(status="cancelled"))
+        rows = [
+            OutboxModel(instance=instance, task_guid=str(task.id), bpmn_id=element.id,
+                        operator=element.operator, params=dict(element.properties), next_attempt_at=utcnow())
+            for task in workflow.get_tasks(state=TaskState.STARTED)
+            if states_before.get(task.id) != TaskState.STARTED
+            and (element := diagram.elements.get(task.task_spec.bpmn_id or "")) is not None
+            and element.tag == "serviceTask"
+        ]
+        session.add_all(rows)
+        session.flush()
+        session.info.setdefault(OUTBOX_SESSION_KEY, []).extend(row.id for row in rows)
 
     @staticmethod
     def _audit(session: Session, instance: ProcessInstanceModel, actor: str, kind: str, element: str | None,
                detail: Mapping[str, Any]) -> None:
-        session.add(AuditEventModel(instance_id=instance.id, actor=actor, kind=kind, element=element,
-                                    detail=dict(detail)))
+        session.add(AuditEventModel(instance=instance, actor=actor, kind=kind, element=element, detail=dict(detail)))
+
+
+def _state(workflow: BpmnWorkflow, task_id: UUID) -> int:
+    task = workflow.tasks.get(task_id)
+    return task.state if task is not None else TaskState.CANCELLED
 
 
 def _timer_value(task) -> datetime | None:

@@ -90,7 +90,7 @@ def decide(session: Session, task_guid: str, user: UserModel, decision: str, rea
     reason = (reason or "").strip()
     if decision in form.reason_required_for and not reason:
         raise CaseworkError(f"选择「{form.decisions[decision]}」时必须填写原因")
-    RUNTIME.complete_task(session, task_guid, {"decision": decision, "reason": reason}, user.actor)
+    RUNTIME.complete_task(session, task.id, {"decision": decision, "reason": reason}, user.actor)
     return cases.get_case(session, task.business_key or "")
 
 
@@ -106,6 +106,6 @@ def resubmit(session: Session, case: cases.CaseModel, user: UserModel, *, hukou_
         case.hukou_division = _village(session, hukou_division, "户籍地")
     if residence_division:
         case.residence_division = _village(session, residence_division, "现居住地")
-    RUNTIME.complete_task(session, task.task_guid, {"decision": "resubmitted", "reason": note.strip()}, user.actor,
+    RUNTIME.complete_task(session, task.id, {"decision": "resubmitted", "reason": note.strip()}, user.actor,
                           data={"same_village": case.hukou_division == case.residence_division})
     return case

@@ -21,7 +21,7 @@ def sms_send(call: ServiceCall) -> Mapping[str, Any]:
     """Send the SMS template `template` to the applicant or to the township staff (`to`)."""
     case = _case(call)
     if call.params.get("to") == "township":
-        phones = [u.phone for u in accounts.staff_in(call.session, TOWNSHIP_STAFF, case.hukou_division)]
+        phones = [u.phone for u in accounts.staff_over(call.session, TOWNSHIP_STAFF, case.hukou_division)]
     else:
         phones = [case.contact_phone]
     sent = notifications.send_sms(

@@ -43,7 +43,13 @@ def find_by_phone(session: Session, phone: str) -> UserModel | None:
     return session.scalar(select(UserModel).where(UserModel.phone == phone))
 
 
-def staff_in(session: Session, role: str, division_prefix: str) -> list[UserModel]:
-    """Return the staff of `role` whose division lies within `division_prefix` or contains it."""
-    candidates = session.scalars(select(UserModel).where(UserModel.role == role)).all()
-    return [u for u in candidates if u.division_code and division_prefix.startswith(u.division_code)]
+# Statistical division codes nest by prefix: province 2, city 4, county 6, township 9, village 12 digits.
+DIVISION_PREFIX_LENGTHS = (2, 4, 6, 9, 12)
+
+
+def staff_over(session: Session, role: str, division_code: str) -> list[UserModel]:
+    """Return the staff of `role` whose division contains `division_code` (or is it)."""
+    prefixes = [division_code[:n] for n in DIVISION_PREFIX_LENGTHS if n <= len(division_code)]
+    return list(session.scalars(
+        select(UserModel).where(UserModel.role == role, UserModel.division_code.in_(prefixes)).order_by(UserModel.id)
+    ))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
+from services.db import per_transaction
 
 CASE_TYPES = {
     "first_child": "一孩登记",
@@ -80,8 +81,11 @@ def create_case(session: Session, **fields) -> CaseModel:
 
 
 def get_case(session: Session, case_number: str) -> CaseModel | None:
-    """Return the case with this case number."""
-    return session.scalar(select(CaseModel).where(CaseModel.case_number == case_number))
+    """Return the case with this case number (looked up once per transaction)."""
+    memo = per_transaction(session).setdefault("cases", {})
+    if case_number not in memo:
+        memo[case_number] = session.scalar(select(CaseModel).where(CaseModel.case_number == case_number))
+    return memo[case_number]
 
 
 def set_status(case: CaseModel, status: str) -> None:

@@ -21,7 +21,7 @@ class Database:
         self.session = scoped_session(self.factory)
         self.dispatcher: Dispatcher = lambda ids: None  # noqa: E731 - replaced by configure()
         event.listen(self.factory, "after_commit", self._after_commit)
-        event.listen(self.factory, "after_rollback", enlisted_outbox)
+        event.listen(self.factory, "after_rollback", _forget_transaction)
 
     def configure(self, url: str, dispatcher: Dispatcher | None = None, **engine_options) -> None:
         """Bind to the database at `url`; `dispatcher` receives outbox ids after each commit that wrote some."""
@@ -38,9 +38,23 @@ class Database:
             self.dispatcher = dispatcher
 
     def _after_commit(self, session: Session) -> None:
+        session.info.pop(PER_TRANSACTION_KEY, None)
         ids = enlisted_outbox(session)
         if ids:
             self.dispatcher(ids)
+
+
+PER_TRANSACTION_KEY = "per_transaction"
+
+
+def per_transaction(session: Session) -> dict:
+    """Return a dict that lives until the session's transaction ends (a memo for lookups repeated in one step)."""
+    return session.info.setdefault(PER_TRANSACTION_KEY, {})
+
+
+def _forget_transaction(session: Session) -> None:
+    session.info.pop(PER_TRANSACTION_KEY, None)
+    enlisted_outbox(session)
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:
