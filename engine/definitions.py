@@ -1,6 +1,7 @@
 """Deploy BPMN files as versioned definitions, and keep their parsed specs in memory."""
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from engine.models import ProcessDefinitionModel
 from engine.timers import translate_timer
 from engine.xmlsafe import parse_untrusted_xml
 
+PROCESS_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+
 
 @dataclass(frozen=True)
 class ParsedDefinition:
@@ -34,6 +37,9 @@ def parse(xml: bytes, vocabulary: Vocabulary) -> ParsedDefinition:
     process_ids = executable_process_ids(root)
     if len(process_ids) != 1:
         raise DiagramRejected([f'文件应当恰好包含一个可执行流程（isExecutable="true"），实际为 {len(process_ids)} 个'])
+    if not process_ids[0] or not PROCESS_ID.match(process_ids[0]):
+        given = process_ids[0] or ""
+        raise DiagramRejected([f"流程 ID「{given}」无效：应以字母开头，只含字母、数字、下划线、连字符或点"])
     diagram = read_diagram(root, process_ids[0])
     problems = lint(diagram, vocabulary)
     parser = EngineBpmnParser()

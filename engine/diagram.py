@@ -5,6 +5,7 @@ The engine reads these from the XML, in both the `camunda:` dialect that Camunda
 silently dropped. `lint` reports every problem of a diagram at once, by element name.
 """
 
+import ast
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -114,12 +115,25 @@ def _operator(node: etree._Element, unsupported: list[str]) -> str | None:
     if node.get(f"{{{CAMUNDA}}}type") == "external":
         return node.get(f"{{{CAMUNDA}}}topic")
     spiff = node.xpath("./bpmn:extensionElements/spiffworkflow:serviceTaskOperator", namespaces=NS)
-    if spiff:
-        return spiff[0].get("id")
-    for attr in ("class", "expression", "delegateExpression"):
-        if node.get(f"{{{CAMUNDA}}}{attr}"):
-            unsupported.append(f"camunda:{attr}（服务任务请用 外部任务 external + topic 指定操作）")
-    return None
+    return spiff[0].get("id") if spiff else None
+
+
+def _spiff_parameters(node: etree._Element, unsupported: list[str]) -> dict[str, str]:
+    """Read spiff-arena operator parameters; their values are Python literals, e.g. "'task_overdue'"."""
+    params = {}
+    path = "./bpmn:extensionElements/spiffworkflow:serviceTaskOperator/spiffworkflow:parameters/spiffworkflow:parameter"
+    for param in node.xpath(path, namespaces=NS):
+        name, value = param.get("id", ""), param.get("value", "")
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            unsupported.append(f"spiffworkflow:parameter {name}（参数值只能是常量，如 'task_overdue'）")
+            continue
+        params[name] = str(literal)
+    for operator_node in node.xpath("./bpmn:extensionElements/spiffworkflow:serviceTaskOperator", namespaces=NS):
+        if operator_node.get("resultVariable"):
+            unsupported.append("spiffworkflow:serviceTaskOperator resultVariable（结果保存在 results[任务ID]）")
+    return params
 
 
 def _timer_text(node: etree._Element) -> str | None:
@@ -152,7 +166,7 @@ def _unsupported(node: etree._Element) -> list[str]:
 
 def read_diagram(root: etree._Element, process_id: str) -> Diagram:
     """Read the settings of every flow node of one process."""
-    process = root.xpath(f"//bpmn:process[@id='{process_id}']", namespaces=NS)[0]
+    process = next(p for p in root.xpath("//bpmn:process", namespaces=NS) if p.get("id") == process_id)
     lanes = {ref.text.strip(): ref.getparent().get("name")
              for ref in process.xpath(".//bpmn:flowNodeRef", namespaces=NS) if ref.text}
     elements = {}
@@ -166,11 +180,14 @@ def read_diagram(root: etree._Element, process_id: str) -> Diagram:
         script = node.xpath("./bpmn:script", namespaces=NS)
         form_key = node.get(f"{{{CAMUNDA}}}formKey") or _spiff_text(node, "formKey")
         groups = node.get(f"{{{CAMUNDA}}}candidateGroups") or _spiff_text(node, "candidateGroups")
+        properties = _properties(node)
+        if tag == "serviceTask":
+            properties = {**_spiff_parameters(node, unsupported), **properties}
         element = Element(
             id=node.get("id"), tag=tag, name=(node.get("name") or "").strip(), lane=lanes.get(node.get("id")),
             candidate_groups=groups, form_key=form_key,
             operator=_operator(node, unsupported) if tag == "serviceTask" else None,
-            properties=_properties(node), attached_to=node.get("attachedToRef"), timer=_timer_text(node),
+            properties=properties, attached_to=node.get("attachedToRef"), timer=_timer_text(node),
             script=(script[0].text or "") if script else None, default_flow=node.get("default"),
             unsupported=tuple(unsupported),
         )
@@ -188,8 +205,8 @@ def _condition(flow: etree._Element) -> str | None:
     return (found[0].text or "").strip() if found else None
 
 
-def executable_process_ids(root: etree._Element) -> list[str]:
-    """Return the ids of the executable processes of a BPMN document."""
+def executable_process_ids(root: etree._Element) -> list[str | None]:
+    """Return the ids of the executable processes of a BPMN document (None for a process without an id)."""
     return [p.get("id") for p in root.xpath("//bpmn:process[@isExecutable='true']", namespaces=NS)]
 
 

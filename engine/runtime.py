@@ -14,9 +14,9 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkCalendar, load_calendar
@@ -311,7 +311,9 @@ class Runtime:
         error = None
         try:
             run(workflow)
-        except SpiffWorkflowException as exc:
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of the diagram's own logic fails the instance visibly
             error = exc
         # Set the state before anything below can autoflush, so the row is written once per step.
         instance.state = self.serializer.dumps(workflow)
@@ -330,8 +332,7 @@ class Runtime:
         self._sync_human_tasks(session, instance, workflow, diagram, step.states_before)
         self._queue_service_tasks(session, instance, workflow, diagram, step.states_before)
 
-    def _fail(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram,
-              exc: SpiffWorkflowException) -> None:
+    def _fail(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram, exc: Exception) -> None:
         task_spec = getattr(exc, "task_spec", None)
         element = diagram.elements.get(getattr(task_spec, "bpmn_id", None) or "")
         cause = getattr(exc, "__context__", None) or getattr(exc, "__cause__", None)

@@ -12,7 +12,13 @@ from functools import lru_cache
 from typing import Any
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_builtins
-from RestrictedPython.Guards import full_write_guard, guarded_iter_unpack_sequence, safer_getattr
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
+from RestrictedPython.PrintCollector import PrintCollector
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
@@ -54,12 +60,19 @@ def _guarded_getiter(obj: Any) -> Any:
     return iter(obj)
 
 
+def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
+
+
 _GUARDS = {
     "__builtins__": _ALLOWED_BUILTINS,
     "_getattr_": safer_getattr,
     "_getitem_": _guarded_getitem,
     "_getiter_": _guarded_getiter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_apply_": _apply,
+    "_print_": PrintCollector,  # print() output is collected and dropped
     "_write_": full_write_guard,
     "_inplacevar_": _inplacevar,
 }
@@ -101,7 +114,8 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         clashes = set(self.globals).intersection(context)
         if clashes:
             raise SandboxViolation(f"任务数据与内置函数同名：{', '.join(sorted(clashes))}")
-        return {**_GUARDS, **self.globals, **(external_context or {}), **context}
+        # Guards last: task data can never replace them (RestrictedPython already refuses underscore names in code).
+        return {**context, **(external_context or {}), **self.globals, **_GUARDS}
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None):
         """Evaluate a condition or timer expression."""

@@ -5,6 +5,9 @@ deployed definition instead of making staff quote it.
 """
 
 import re
+from datetime import datetime
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
 WHOLE_DAYS = re.compile(r"^P(\d+)D$")
@@ -33,8 +36,22 @@ def translate_timer(text: str, *, workdays: bool) -> str:
         match = WHOLE_DAYS.match(upper)
         if not match:
             raise TimerTextError(f"按工作日计算的定时器只能写整天数，如 P3D，而不是 {text}")
+        if int(match.group(1)) < 1:
+            raise TimerTextError("按工作日计算的定时器至少为 1 个工作日（P1D）")
         return f"{WORKDAYS_HELPER}({int(match.group(1))})"
-    if ISO_DURATION.match(upper) or ISO_CYCLE.match(upper) or ISO_DATETIME.match(upper):
+    if ISO_DURATION.match(upper):
+        return repr(upper)
+    if ISO_DATETIME.match(upper):
+        try:
+            datetime.fromisoformat(upper)
+        except ValueError as exc:
+            raise TimerTextError(f"不存在的日期时间：{text}") from exc
+        return repr(upper)
+    if ISO_CYCLE.match(upper):
+        try:
+            TimerEventDefinition.parse_iso_recurring_interval(upper)
+        except Exception as exc:  # Spiff raises bare Exception/ValueError/AttributeError on bad cycles
+            raise TimerTextError(f"无法识别的循环定时器：{text}（例：R3/PT1H）") from exc
         return repr(upper)
     if ISO_DATETIME_NAIVE.match(text):
         raise TimerTextError(f"日期时间 {text} 缺少时区，请写成如 2026-12-01T09:00:00+08:00")

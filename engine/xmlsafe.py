@@ -10,7 +10,7 @@ MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
 def parse_untrusted_xml(data: bytes, max_bytes: int = MAX_DIAGRAM_BYTES) -> etree._Element:
     """Return the root of `data`, refusing oversize files, DOCTYPEs (XXE, billion laughs) and bad XML."""
     if len(data) > max_bytes:
-        raise DiagramRejected([f"文件过大：{len(data) // 1024} KB，上限 {max_bytes // 1024} KB"])
+        raise DiagramRejected([f"文件过大：{len(data):,} 字节，上限 {max_bytes:,} 字节"])
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
         remove_comments=True, remove_pis=True,

@@ -3,9 +3,12 @@
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
+
+from engine.models import HumanTaskModel
 from engine.runtime import ServiceCall
 from processes.roles import TOWNSHIP_STAFF
-from services import accounts, cases, documents, notifications
+from services import accounts, cases, divisions, documents, notifications
 
 SLIP_KINDS = {"birth_registration": "生育服务登记单", "third_child_approval": "再生育审批单"}
 
@@ -17,18 +20,40 @@ def _case(call: ServiceCall) -> cases.CaseModel:
     return case
 
 
+def _open_task(call: ServiceCall, bpmn_id: str) -> HumanTaskModel | None:
+    return call.session.scalar(select(HumanTaskModel).where(
+        HumanTaskModel.business_key == call.business_key, HumanTaskModel.bpmn_id == bpmn_id,
+        HumanTaskModel.status == "open"))
+
+
+def _township_office(call: ServiceCall, village_code: str) -> str:
+    try:
+        return f"{divisions.full_name(call.session, village_code[:9])}卫生健康办公室"
+    except LookupError:
+        return "乡镇（街道）卫生健康办公室"
+
+
 def sms_send(call: ServiceCall) -> Mapping[str, Any]:
-    """Send the SMS template `template` to the applicant or to the township staff (`to`)."""
+    """Send the SMS `template` to the applicant, or (`to=township`) to the township staff over the case.
+
+    A reminder names the overdue user task with the property `task` (its element id); it then goes to the township
+    over that task's division, which for the residence-place verification may not be the hukou township.
+    """
     case = _case(call)
+    context = {"case_number": case.case_number, "task": call.element_name,
+               "office": _township_office(call, case.hukou_division)}
+    division = case.hukou_division
+    if "task" in call.params:
+        task = _open_task(call, call.params["task"])
+        if task is not None:
+            context["task"] = task.name
+            division = task.division_code or division
     if call.params.get("to") == "township":
-        phones = [u.phone for u in accounts.staff_over(call.session, TOWNSHIP_STAFF, case.hukou_division)]
+        phones = [u.phone for u in accounts.staff_over(call.session, TOWNSHIP_STAFF, division)]
     else:
         phones = [case.contact_phone]
-    sent = notifications.send_sms(
-        call.session, phones, call.params["template"],
-        {"case_number": case.case_number, "task": call.params.get("task", call.element_name)},
-        case_number=case.case_number,
-    )
+    sent = notifications.send_sms(call.session, phones, call.params["template"], context,
+                                  case_number=case.case_number)
     return {"sent": len(sent)}
 
 

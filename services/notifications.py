@@ -61,7 +61,7 @@ def render(template: str, context: Mapping[str, str]) -> str:
     """Return the text of an SMS template filled with `context`."""
     if template not in TEMPLATES:
         raise KeyError(f"未知短信模板：{template}")
-    return TEMPLATES[template].format_map({"office": "乡镇（街道）卫生健康办公室", **context})
+    return TEMPLATES[template].format_map(context)
 
 
 def send_sms(session: Session, phones: list[str], template: str, context: Mapping[str, str],

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from werkzeug.serving import run_simple
 
 from engine.errors import DiagramRejected
 from processes import background, casework, demo, overview
@@ -132,4 +133,5 @@ def register_commands(app: Flask) -> None:
         if current_app.config["BACKGROUND"] == "inline" and current_app.config["TICK_SECONDS"]:
             background.start_scheduler(current_app.config["TICK_SECONDS"])
         click.echo(f"生育登记服务信息系统: http://{host}:{port}/")
-        current_app.run(host=host, port=port, use_reloader=False)
+        # Flask refuses app.run() inside a CLI command; serve with Werkzeug directly, threaded like `flask run`.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
