@@ -4,10 +4,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import CST
-from engine.models import AuditEventModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
+from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from processes.casework import open_tasks
-from services import cases
+from processes.forms import FORMS
+from processes.roles import ROLES
+from services import cases, divisions
 from services.accounts import UserModel
+
+
+def all_tasks(session: Session, case: cases.CaseModel) -> list[HumanTaskModel]:
+    """Return every user task a case has had, open or not."""
+    return list(session.scalars(select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number)))
 
 
 def definition_summary(session: Session) -> list[dict]:
@@ -32,24 +39,49 @@ def _when(value) -> str:
     return value.astimezone(CST).strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
+def _place(session: Session, code: str | None) -> str:
+    if not code:
+        return "—"
+    try:
+        return f"{divisions.full_name(session, code)}（{code}）"
+    except LookupError:
+        return code
+
+
+def _who(session: Session, actor: str) -> str:
+    """Name the user behind an audit actor such as `user:12`."""
+    kind, _, ident = actor.partition(":")
+    user = session.get(UserModel, int(ident)) if kind == "user" and ident.isdigit() else None
+    return user.name if user else actor
+
+
+def _decision_label(form_key: str | None, decision: str) -> str:
+    form = FORMS.get(form_key or "")
+    return form.decisions.get(decision, decision) if form else decision
+
+
 def describe_case(session: Session, case: cases.CaseModel) -> str:
     """Return a case's status, open tasks, decisions, service tasks and audit trail as text."""
     instance = session.get(ProcessInstanceModel, case.instance_id) if case.instance_id else None
     applicant = session.get(UserModel, case.applicant_id)
     lines = [
         f"受理编号 {case.case_number}  {case.type_label}  状态：{case.status}",
-        f"申请人 {applicant.name if applicant else '?'}  女方 {case.woman_name}  男方 {case.man_name}",
-        f"户籍地 {case.hukou_division}  现居住地 {case.residence_division}  提交于 {_when(case.submitted_at)}",
+        f"申请人 {applicant.name if applicant else '?'}  女方 {case.woman_name}  男方 {case.man_name}  "
+        f"提交于 {_when(case.submitted_at)}",
+        f"户籍地 {_place(session, case.hukou_division)}",
+        f"现居住地 {_place(session, case.residence_division)}",
     ]
     if instance:
         incident = "（有故障）" if instance.incident else ""
         lines.append(f"流程 {instance.process_key} v{instance.definition.version}  实例 {instance.id} "
                      f"{instance.status}{incident}  下次定时 {_when(instance.next_timer_at)}")
     lines.append("待办任务：")
-    lines += [f"  {t.name}  角色 {t.role}  辖区 {t.division_code or '—'}  期限 {_when(t.due_at)}"
+    lines += [f"  {t.name}  {ROLES.get(t.role, t.role)}  {_place(session, t.division_code)}  期限 {_when(t.due_at)}"
               for t in open_tasks(session, case)] or ["  无"]
     lines.append("办理结果：")
-    lines += [f"  {_when(v.at)} {v.step_name} {v.decision} {v.reason} ({v.actor}, {v.office_division or '—'})"
+    form_of_step = {t.bpmn_id: t.form_key for t in all_tasks(session, case)}
+    lines += [f"  {_when(v.at)} {v.step_name}：{_decision_label(form_of_step.get(v.step), v.decision)}"
+              f"{'，' + v.reason if v.reason else ''}（{_who(session, v.actor)}）"
               for v in cases.verifications(session, case)] or ["  无"]
     if instance:
         outbox = session.scalars(select(OutboxModel).where(OutboxModel.instance_id == instance.id)
@@ -59,5 +91,5 @@ def describe_case(session: Session, case: cases.CaseModel) -> str:
         events = session.scalars(select(AuditEventModel).where(AuditEventModel.instance_id == instance.id)
                                  .order_by(AuditEventModel.id)).all()
         lines.append("审计记录：")
-        lines += [f"  {_when(e.at)} {e.kind} {e.element or ''} {e.actor} {e.detail}" for e in events]
+        lines += [f"  {_when(e.at)} {e.kind} {e.element or ''} {_who(session, e.actor)} {e.detail}" for e in events]
     return "\n".join(lines)
