@@ -303,7 +303,7 @@ class Runtime:
         parsed = self.definitions.parsed(session.get(ProcessDefinitionModel, instance.definition_id))
         workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
         workflow.script_engine = self._script_engine(session)
-        return _Step(instance, workflow, parsed, {t.id: t.state for t in workflow.get_tasks(state=REACHED)})
+        return _Step(instance, workflow, parsed, {t.id: t.state for t in _tasks(workflow, REACHED)})
 
     def _advance(self, session: Session, step: _Step, actor: str, run: Callable[[BpmnWorkflow], None],
                  opening: tuple[str, dict] | None = None) -> None:
@@ -315,22 +315,24 @@ class Runtime:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the diagram's own logic fails the instance visibly
             error = exc
-        # Set the state before anything below can autoflush, so the row is written once per step.
-        instance.state = self.serializer.dumps(workflow)
-        instance.serializer_version = self.serializer.version
-        instance.next_timer_at = _next_timer(workflow)
-        session.add(instance)
-        if opening is not None:
-            self._audit(session, instance, actor, opening[0], None, opening[1])
-        if error is not None:
-            self._fail(session, instance, diagram, error)
-        elif workflow.is_completed() and instance.status == "running":
-            instance.status, instance.ended_at, instance.next_timer_at = "completed", utcnow(), None
-            self._audit(session, instance, actor, "completed", None, {})
-        changed = [t for t in workflow.get_tasks(state=REACHED) if step.states_before.get(t.id) != t.state]
-        self._note_milestones_and_timers(session, instance, diagram, changed, step.states_before)
-        self._sync_human_tasks(session, instance, workflow, diagram, step.states_before)
-        self._queue_service_tasks(session, instance, workflow, diagram, step.states_before)
+        # One flush at the end of the step: the hooks' lookups below must not flush half-written rows each time.
+        with session.no_autoflush:
+            instance.state = self.serializer.dumps(workflow)
+            instance.serializer_version = self.serializer.version
+            instance.next_timer_at = _next_timer(workflow)
+            session.add(instance)
+            if opening is not None:
+                self._audit(session, instance, actor, opening[0], None, opening[1])
+            if error is not None:
+                self._fail(session, instance, diagram, error)
+            elif workflow.is_completed() and instance.status == "running":
+                instance.status, instance.ended_at, instance.next_timer_at = "completed", utcnow(), None
+                self._audit(session, instance, actor, "completed", None, {})
+            changed = [t for t in _tasks(workflow, REACHED) if step.states_before.get(t.id) != t.state]
+            self._note_milestones_and_timers(session, instance, diagram, changed, step.states_before)
+            self._sync_human_tasks(session, instance, workflow, diagram, step.states_before)
+            self._queue_service_tasks(session, instance, workflow, diagram, step.states_before)
+        session.flush()
 
     def _fail(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram, exc: Exception) -> None:
         task_spec = getattr(exc, "task_spec", None)
@@ -363,7 +365,9 @@ class Runtime:
         if gone:
             session.execute(update(HumanTaskModel).where(
                 HumanTaskModel.task_guid.in_(gone), HumanTaskModel.status == "open").values(status="cancelled"))
-        for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        for task in _tasks(workflow, TaskState.READY):
+            if not task.task_spec.manual:
+                continue
             if states_before.get(task.id) == TaskState.READY:
                 continue
             element = diagram.elements[task.task_spec.bpmn_id]
@@ -386,19 +390,25 @@ class Runtime:
         rows = [
             OutboxModel(instance=instance, task_guid=str(task.id), bpmn_id=element.id,
                         operator=element.operator, params=dict(element.properties), next_attempt_at=utcnow())
-            for task in workflow.get_tasks(state=TaskState.STARTED)
+            for task in _tasks(workflow, TaskState.STARTED)
             if states_before.get(task.id) != TaskState.STARTED
             and (element := diagram.elements.get(task.task_spec.bpmn_id or "")) is not None
             and element.tag == "serviceTask"
         ]
         session.add_all(rows)
-        session.flush()
+        if rows:
+            session.flush()
         session.info.setdefault(OUTBOX_SESSION_KEY, []).extend(row.id for row in rows)
 
     @staticmethod
     def _audit(session: Session, instance: ProcessInstanceModel, actor: str, kind: str, element: str | None,
                detail: Mapping[str, Any]) -> None:
         session.add(AuditEventModel(instance=instance, actor=actor, kind=kind, element=element, detail=dict(detail)))
+
+
+def _tasks(workflow: BpmnWorkflow, states: int) -> list:
+    """Return the top-level tasks in any of `states` (a dict scan: Spiff's tree iterator costs far more)."""
+    return [task for task in workflow.tasks.values() if task.state & states]
 
 
 def _state(workflow: BpmnWorkflow, task_id: UUID) -> int:
@@ -429,7 +439,7 @@ def _due(task) -> datetime | None:
 
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
     values = [
-        value for task in workflow.get_tasks(state=TaskState.WAITING)
+        value for task in _tasks(workflow, TaskState.WAITING)
         if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
         and (value := _timer_value(task)) is not None
     ]

@@ -97,7 +97,6 @@ def record_verification(session: Session, case: CaseModel, **fields) -> Verifica
     """Keep one verification or audit result as its own row."""
     record = VerificationModel(case_id=case.id, **fields)
     session.add(record)
-    session.flush()
     return record
 
 

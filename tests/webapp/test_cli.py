@@ -110,7 +110,9 @@ def test_cases_show_prints_the_status_and_open_tasks(app, runner):
     assert result.exit_code == 0, result.output
     tasks = result.output.split("待办任务：")[1].split("办理结果：")[0]
     assert "乡镇（街道）审核" in tasks
-    assert "村（居）核实（户籍地与现居住地相同） verified" in result.output, "the demo verification is shown"
+    results = result.output.split("办理结果：")[1].split("服务任务：")[0]
+    assert "村（居）核实（户籍地与现居住地相同）：情况属实（李多福）" in results, "the decision in words, by whom"
+    assert "北京市东城区东华门街道多福巷社区居委会" in result.output, "places are named, not only coded"
 
 
 def test_cases_show_of_an_unknown_number_fails_with_a_message(runner):
