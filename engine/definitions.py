@@ -103,11 +103,12 @@ class DefinitionStore:
             raise NotFound(f"没有可用的流程定义：{key}")
         return definition
 
-    def parsed(self, definition: ProcessDefinitionModel) -> ParsedDefinition:
-        """Return the parsed form of a stored definition (parsed at most once per process)."""
-        found = self._parsed.get(definition.sha256)
+    def parsed(self, session: Session, definition_id: int, sha256: str) -> ParsedDefinition:
+        """Return the parsed form of a stored definition; its XML is read and parsed at most once per process."""
+        found = self._parsed.get(sha256)
         if found is None:
-            found = parse(definition.xml, self.vocabulary)
+            xml = session.scalar(select(ProcessDefinitionModel.xml).where(ProcessDefinitionModel.id == definition_id))
+            found = parse(xml, self.vocabulary)
             with self._lock:
-                self._parsed[definition.sha256] = found
+                self._parsed[sha256] = found
         return found

@@ -124,7 +124,7 @@ class Runtime:
               actor: str) -> ProcessInstanceModel:
         """Start a case on the newest active version of process `key` and run it to its first wait."""
         definition = self.definitions.latest_active(session, key)
-        parsed = self.definitions.parsed(definition)
+        parsed = self.definitions.parsed(session, definition.id, definition.sha256)
         workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self._script_engine(session))
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
@@ -161,9 +161,10 @@ class Runtime:
             raise TaskConflict("该任务当前不可办理")
         task.data["results"] = {**task.data.get("results", {}), row.bpmn_id: dict(result)}
         task.data.update(data or {})
-        row.status, row.completed_by, row.completed_at = "completed", actor, utcnow()
-        self.hooks.task_completed(session, step.instance, row, result, actor)
-        self._audit(session, step.instance, actor, "task_completed", row.bpmn_id, {"name": row.name, **result})
+        with session.no_autoflush:  # written with the step's one flush
+            row.status, row.completed_by, row.completed_at = "completed", actor, utcnow()
+            self.hooks.task_completed(session, step.instance, row, result, actor)
+            self._audit(session, step.instance, actor, "task_completed", row.bpmn_id, {"name": row.name, **result})
 
         def run(wf: BpmnWorkflow) -> None:
             task.run()
@@ -232,7 +233,7 @@ class Runtime:
         row = session.get(OutboxModel, outbox_id)
         if row is None or row.status != "incident":
             raise TaskConflict("该服务任务不处于故障状态，无需重试")
-        instance = self._lock(session, row.instance_id)
+        instance, _ = self._lock(session, row.instance_id)
         row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
         session.flush()
         instance.incident = session.scalar(
@@ -289,18 +290,21 @@ class Runtime:
 
         return SandboxScriptEngine({**self.helpers, WORKDAYS_HELPER: workday_duration})
 
-    def _lock(self, session: Session, instance_id: int) -> ProcessInstanceModel:
-        instance = session.scalar(
-            select(ProcessInstanceModel).where(ProcessInstanceModel.id == instance_id)
-            .with_for_update().execution_options(populate_existing=True)
-        )
-        if instance is None:
+    def _lock(self, session: Session, instance_id: int) -> tuple[ProcessInstanceModel, str]:
+        """Lock the instance row (SELECT … FOR UPDATE) and return it with its definition's content hash."""
+        row = session.execute(
+            select(ProcessInstanceModel, ProcessDefinitionModel.sha256)
+            .join(ProcessDefinitionModel, ProcessDefinitionModel.id == ProcessInstanceModel.definition_id)
+            .where(ProcessInstanceModel.id == instance_id)
+            .with_for_update(of=ProcessInstanceModel).execution_options(populate_existing=True)
+        ).one_or_none()
+        if row is None:
             raise NotFound(f"流程实例 {instance_id} 不存在")
-        return instance
+        return row[0], row[1]
 
     def _load(self, session: Session, instance_id: int) -> _Step:
-        instance = self._lock(session, instance_id)
-        parsed = self.definitions.parsed(session.get(ProcessDefinitionModel, instance.definition_id))
+        instance, sha256 = self._lock(session, instance_id)
+        parsed = self.definitions.parsed(session, instance.definition_id, sha256)
         workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
         workflow.script_engine = self._script_engine(session)
         return _Step(instance, workflow, parsed, {t.id: t.state for t in _tasks(workflow, REACHED)})
@@ -315,7 +319,7 @@ class Runtime:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the diagram's own logic fails the instance visibly
             error = exc
-        # One flush at the end of the step: the hooks' lookups below must not flush half-written rows each time.
+        # No autoflush: the hooks' lookups below must not write half-done rows; the caller's commit writes the step.
         with session.no_autoflush:
             instance.state = self.serializer.dumps(workflow)
             instance.serializer_version = self.serializer.version
@@ -332,7 +336,6 @@ class Runtime:
             self._note_milestones_and_timers(session, instance, diagram, changed, step.states_before)
             self._sync_human_tasks(session, instance, workflow, diagram, step.states_before)
             self._queue_service_tasks(session, instance, workflow, diagram, step.states_before)
-        session.flush()
 
     def _fail(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram, exc: Exception) -> None:
         task_spec = getattr(exc, "task_spec", None)

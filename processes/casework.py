@@ -56,11 +56,10 @@ def submit(session: Session, applicant: UserModel, *, case_type: str, woman_name
         hukou_division=_village(session, hukou_division, "户籍地"),
         residence_division=_village(session, residence_division, "现居住地"),
     )
-    instance = RUNTIME.start(
-        session, case.process_key, {"case_id": case.id, "same_village": case.hukou_division == case.residence_division},
+    case.instance = RUNTIME.start(
+        session, case.process_key, {"same_village": case.hukou_division == case.residence_division},
         business_key=case.case_number, actor=applicant.actor,
     )
-    case.instance_id = instance.id
     return case
 
 

@@ -7,10 +7,11 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
+from engine.models import ProcessInstanceModel
 from services.db import per_transaction
 
 CASE_TYPES = {
@@ -38,6 +39,7 @@ class CaseModel(Base):
     hukou_division: Mapped[str] = mapped_column(String(12), index=True)
     residence_division: Mapped[str] = mapped_column(String(12), index=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    instance: Mapped[ProcessInstanceModel | None] = relationship()
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -73,10 +75,10 @@ def new_case_number(session: Session) -> str:
 
 
 def create_case(session: Session, **fields) -> CaseModel:
-    """Create a case with a fresh case number (flush only)."""
+    """Create a case with a fresh case number; it is written with the transaction's next flush."""
     case = CaseModel(case_number=new_case_number(session), **fields)
     session.add(case)
-    session.flush()
+    per_transaction(session).setdefault("cases", {})[case.case_number] = case
     return case
 
 

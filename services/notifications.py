@@ -75,5 +75,4 @@ def send_sms(session: Session, phones: list[str], template: str, context: Mappin
         message = SmsMessageModel(phone=phone, template=template, text=text, case_number=case_number, provider=name)
         session.add(message)
         sent.append(message)
-    session.flush()
     return sent
