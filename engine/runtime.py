@@ -363,11 +363,7 @@ class Runtime:
     def _sync_human_tasks(self, session: Session, instance: ProcessInstanceModel, workflow: BpmnWorkflow,
                           diagram: Diagram, states_before: dict[UUID, int]) -> None:
         """Insert rows for user tasks that became READY; cancel rows of tasks that left READY without completing."""
-        gone = [str(task_id) for task_id, state in states_before.items()
-                if state == TaskState.READY and _state(workflow, task_id) == TaskState.CANCELLED]
-        if gone:
-            session.execute(update(HumanTaskModel).where(
-                HumanTaskModel.task_guid.in_(gone), HumanTaskModel.status == "open").values(status="cancelled"))
+        _cancel_rows(session, HumanTaskModel, "open", _cancelled_since(workflow, states_before, TaskState.READY))
         for task in _tasks(workflow, TaskState.READY):
             if not task.task_spec.manual:
                 continue
@@ -385,11 +381,7 @@ class Runtime:
     def _queue_service_tasks(self, session: Session, instance: ProcessInstanceModel, workflow: BpmnWorkflow,
                              diagram: Diagram, states_before: dict[UUID, int]) -> None:
         """Write an outbox row for each service task that started; cancel those whose task was cancelled."""
-        gone = [str(task_id) for task_id, state in states_before.items()
-                if state == TaskState.STARTED and _state(workflow, task_id) == TaskState.CANCELLED]
-        if gone:
-            session.execute(update(OutboxModel).where(
-                OutboxModel.task_guid.in_(gone), OutboxModel.status == "pending").values(status="cancelled"))
+        _cancel_rows(session, OutboxModel, "pending", _cancelled_since(workflow, states_before, TaskState.STARTED))
         rows = [
             OutboxModel(instance=instance, task_guid=str(task.id), bpmn_id=element.id,
                         operator=element.operator, params=dict(element.properties), next_attempt_at=utcnow())
@@ -414,9 +406,18 @@ def _tasks(workflow: BpmnWorkflow, states: int) -> list:
     return [task for task in workflow.tasks.values() if task.state & states]
 
 
-def _state(workflow: BpmnWorkflow, task_id: UUID) -> int:
-    task = workflow.tasks.get(task_id)
-    return task.state if task is not None else TaskState.CANCELLED
+def _cancelled_since(workflow: BpmnWorkflow, states_before: dict[UUID, int], state: int) -> list[str]:
+    """Return the ids of the tasks that were in `state` before the step and are cancelled (or gone) now."""
+    return [str(task_id) for task_id, before in states_before.items()
+            if before == state and getattr(workflow.tasks.get(task_id), "state", TaskState.CANCELLED)
+            == TaskState.CANCELLED]
+
+
+def _cancel_rows(session: Session, model: type[HumanTaskModel | OutboxModel], live_status: str,
+                 guids: list[str]) -> None:
+    if guids:
+        session.execute(update(model).where(model.task_guid.in_(guids), model.status == live_status)
+                        .values(status="cancelled"))
 
 
 def _timer_value(task) -> datetime | None:

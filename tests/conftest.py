@@ -10,6 +10,7 @@ from sqlalchemy import text
 from engine.db import Base
 from services import holidays
 from services.db import db
+from tests.support import reset_schema
 from webapp import create_app
 from webapp.migrations import upgrade
 
@@ -26,23 +27,13 @@ def _database_url() -> str:
     return f"sqlite:///{Path(tempfile.mkdtemp(prefix='birthreg-test-')) / 'test.db'}"
 
 
-def _reset_schema(url: str) -> None:
-    """Start every test session from an empty database, so the migrations themselves are exercised."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     """The application, migrated, with the demo divisions and the holiday table loaded."""
     url = _database_url()
     os.environ.setdefault("BIRTHREG_INSTANCE_DIR", str(tmp_path_factory.mktemp("instance")))
-    _reset_schema(url)
+    # Every test session starts from an empty database, so the migrations themselves are exercised.
+    reset_schema(url)
     upgrade(url)
     application = create_app(DATABASE_URL=url, TESTING=True, TICK_SECONDS=0, BACKGROUND="inline",
                              SECRET_KEY="test", WTF_CSRF_ENABLED=True)

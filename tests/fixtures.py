@@ -3,14 +3,32 @@
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
+from engine.db import Base
 from engine.models import HumanTaskModel
 from processes import casework
 from processes.demo import HUKOU_VILLAGE, OTHER_VILLAGE, RESIDENCE_VILLAGE, TOWNSHIP
 from processes.roles import CITIZEN, COUNTY_OFFICIAL, TOWNSHIP_STAFF, VILLAGE_STAFF
 from services import accounts, cases
 from services.notifications import SmsMessageModel
+
+
+@pytest.fixture
+def memory_session():
+    """Return a factory of sessions on a private in-memory SQLite database holding only the given tables."""
+    engines = []
+
+    def make(*models):
+        engine = create_engine("sqlite://")
+        engines.append(engine)
+        Base.metadata.create_all(engine, tables=[model.__table__ for model in models])
+        return Session(engine)
+
+    yield make
+    for engine in engines:
+        engine.dispose()
 
 
 @pytest.fixture

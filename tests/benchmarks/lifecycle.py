@@ -24,18 +24,10 @@ from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import create_engine, text
 
-from engine.db import Base
+from tests.support import reset_schema
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn_diagrams" / "birth_registration.bpmn"
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_bench")
-
-
-def _fresh(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
 
 
 def service_layer(url: str, n: int) -> list[float]:
@@ -47,7 +39,7 @@ def service_layer(url: str, n: int) -> list[float]:
     from webapp import create_app
     from webapp.migrations import upgrade
 
-    _fresh(url)
+    reset_schema(url)
     upgrade(url)
     app = create_app(DATABASE_URL=url, TICK_SECONDS=0, BACKGROUND="inline", SECRET_KEY="bench")
     with app.app_context():
@@ -78,15 +70,21 @@ def service_layer(url: str, n: int) -> list[float]:
                 session.commit()
             assert case.status == "登记成功", case.status
 
-        for _ in range(3):
-            one()
-        timings = []
-        for _ in range(n):
-            start = time.perf_counter()
-            one()
-            timings.append((time.perf_counter() - start) * 1000)
+        timings = _timed(one, n)
         db.session.remove()
         db.engine.dispose()
+    return timings
+
+
+def _timed(one, n: int) -> list[float]:
+    """Run `one` three times to warm up, then `n` times; return the milliseconds of each timed run."""
+    for _ in range(3):
+        one()
+    timings = []
+    for _ in range(n):
+        start = time.perf_counter()
+        one()
+        timings.append((time.perf_counter() - start) * 1000)
     return timings
 
 
@@ -135,14 +133,7 @@ def bare_spiff(n: int) -> list[float]:
             blob = step(blob, finish_services)
         assert serializer.deserialize_json(blob).is_completed()
 
-    for _ in range(3):
-        one()
-    timings = []
-    for _ in range(n):
-        start = time.perf_counter()
-        one()
-        timings.append((time.perf_counter() - start) * 1000)
-    return timings
+    return _timed(one, n)
 
 
 def _commit_ms() -> float:

@@ -4,11 +4,9 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from engine.calendar import CST, HolidayModel, WorkCalendar, load_calendar
-from engine.db import Base
 
 # The 2026 National Day holiday as announced by the State Council (国办发明电〔2025〕7号).
 NATIONAL_DAY_2026 = {date(2026, 10, day): False for day in range(1, 8)} | {
@@ -23,12 +21,9 @@ def end_of_day_cst(d: date) -> datetime:
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine, tables=[HolidayModel.__table__])
-    with Session(engine) as session:
+def session(memory_session) -> Iterator[Session]:
+    with memory_session(HolidayModel) as session:
         yield session
-    engine.dispose()
 
 
 def test_weekdays_are_working_days_without_overrides() -> None:

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.db import Base
 from services.divisions import (
     DEMO_DIVISIONS_DIR,
     DEMO_FILES,
@@ -28,12 +27,9 @@ RURAL_VILLAGE = "130623100001"  # 河北省保定市涞水县涞水镇南关村�
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine, tables=[DivisionModel.__table__])
-    with Session(engine) as session:
+def session(memory_session) -> Iterator[Session]:
+    with memory_session(DivisionModel) as session:
         yield session
-    engine.dispose()
 
 
 @pytest.fixture

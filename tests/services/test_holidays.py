@@ -5,11 +5,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import HolidayModel, load_calendar
-from engine.db import Base
 from services.holidays import DEFAULT_HOLIDAYS, import_holidays
 
 # 2025: 28 days off and 5 adjusted workdays; 2026: 33 days off and 6 adjusted workdays.
@@ -17,12 +16,9 @@ SHIPPED_ROWS = 72
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine, tables=[HolidayModel.__table__])
-    with Session(engine) as session:
+def session(memory_session) -> Iterator[Session]:
+    with memory_session(HolidayModel) as session:
         yield session
-    engine.dispose()
 
 
 def holiday_count(session: Session) -> int:
