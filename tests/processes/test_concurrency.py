@@ -9,7 +9,6 @@ from engine.models import HumanTaskModel, ProcessInstanceModel
 from processes import casework
 from services import cases
 from services.db import db
-from tests.conftest import require_postgres
 from tests.fixtures import forget, open_task
 
 ROUNDS = 50
@@ -39,7 +38,7 @@ def _decide_together(guids_and_users) -> list[BaseException]:
 
 @pytest.mark.postgres
 def test_simultaneous_village_verifications_lose_nothing_and_join_once(session, people, submit):
-    require_postgres()
+    assert db.engine.dialect.name == "postgresql", "set TEST_DATABASE_URL to a PostgreSQL database"
     for round_number in range(ROUNDS):
         case = submit()
         pairs = [(open_task(session, case, "verify_hukou").task_guid, people.hukou),

@@ -11,29 +11,16 @@ from sqlalchemy import select
 
 from engine.models import OutboxModel
 from services.db import db
+from tests.conftest import REDIS_URL
 from tests.fixtures import decide, forget, refreshed, sms_templates
 from webapp.celery import celery_dispatcher, celery_init_app
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _require_redis() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError as exc:
-        message = f"this test needs Redis at {REDIS_URL}: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture
 def worker(app, tmp_path):
     """A `celery worker` process on the test database and a private Redis queue database."""
-    _require_redis()
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
