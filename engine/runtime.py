@@ -341,7 +341,8 @@ class Runtime:
         task_spec = getattr(exc, "task_spec", None)
         element = diagram.elements.get(getattr(task_spec, "bpmn_id", None) or "")
         cause = getattr(exc, "__context__", None) or getattr(exc, "__cause__", None)
-        message = f"{element.label if element else '流程'} 执行出错：{exc}" + (f"（{cause}）" if cause else "")
+        detail = f"（{type(cause).__name__}: {cause}）" if cause else ""
+        message = f"{element.label if element else '流程'} 执行出错：{exc}{detail}"
         instance.status, instance.incident = "error", True
         self._audit(session, instance, "system", "error", element.id if element else None, {"error": message})
 
