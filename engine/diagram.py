@@ -25,10 +25,13 @@ FLOW_NODE_TAGS = {
     "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "subProcess", "callActivity",
 }
 SPLIT_GATEWAYS = {"exclusiveGateway", "inclusiveGateway"}
-UNDERSTOOD_CAMUNDA_ATTRS = {"candidateGroups", "formKey", "type", "topic", "asyncBefore", "asyncAfter", "exclusive"}
+UNDERSTOOD_CAMUNDA_ATTRS = {
+    "candidateGroups", "formKey", "type", "topic", "asyncBefore", "asyncAfter", "exclusive", "decisionRef",
+    "historyTimeToLive",
+}
 UNDERSTOOD_EXTENSIONS = {
     f"{{{CAMUNDA}}}properties", f"{{{SPIFF}}}properties", f"{{{SPIFF}}}serviceTaskOperator",
-    f"{{{SPIFF}}}candidateGroups", f"{{{SPIFF}}}formKey",
+    f"{{{SPIFF}}}candidateGroups", f"{{{SPIFF}}}formKey", f"{{{SPIFF}}}calledDecisionId",
 }
 
 
@@ -48,6 +51,7 @@ class Element:
     timer: str | None = None
     script: str | None = None
     default_flow: str | None = None
+    decision_ref: str | None = None
     unsupported: tuple[str, ...] = ()
 
     @property
@@ -189,6 +193,8 @@ def read_diagram(root: etree._Element, process_id: str) -> Diagram:
             operator=_operator(node, unsupported) if tag == "serviceTask" else None,
             properties=properties, attached_to=node.get("attachedToRef"), timer=_timer_text(node),
             script=(script[0].text or "") if script else None, default_flow=node.get("default"),
+            decision_ref=(node.get(f"{{{CAMUNDA}}}decisionRef") or _spiff_text(node, "calledDecisionId"))
+            if tag == "businessRuleTask" else None,
             unsupported=tuple(unsupported),
         )
         elements[element.id] = element
@@ -246,7 +252,7 @@ _LINT_BY_TAG = {
     "userTask": _lint_user_task,
     "serviceTask": _lint_service_task,
     "scriptTask": _lint_script_task,
-    **dict.fromkeys(("businessRuleTask", "subProcess", "callActivity", "eventBasedGateway"), _lint_unsupported_tag),
+    **dict.fromkeys(("subProcess", "callActivity", "eventBasedGateway"), _lint_unsupported_tag),
 }
 
 
@@ -258,10 +264,22 @@ def _lint_timer(el: Element) -> list[str]:
     return [f"{el.label}：定时器 {p}" for p in check_source(expression, "eval")]
 
 
-def lint(diagram: Diagram, vocabulary: Vocabulary) -> list[str]:
-    """Return every problem of the diagram, each naming its element; an empty list means it may be deployed."""
+def decision_refs(diagram: Diagram) -> set[str]:
+    """Return the decisions the diagram's business rule tasks name."""
+    return {el.decision_ref for el in diagram.elements.values() if el.decision_ref}
+
+
+def lint(diagram: Diagram, vocabulary: Vocabulary, decisions: Collection[str] = ()) -> list[str]:
+    """Return every problem of the diagram, each naming its element; an empty list means it may be deployed.
+
+    `decisions` are the keys of the deployed, active DMN decisions a business rule task may name.
+    """
     problems = []
     for el in diagram.elements.values():
+        if el.tag == "businessRuleTask" and not el.decision_ref:
+            problems.append(f"{el.label}：业务规则任务缺少决策（camunda:decisionRef）")
+        elif el.decision_ref and el.decision_ref not in decisions:
+            problems.append(f"{el.label}：决策 {el.decision_ref} 尚未部署或未启用，请先部署其 DMN 文件")
         problems.extend(f"{el.label}：不支持的设置 {item}" for item in el.unsupported)
         if el.tag in _LINT_BY_TAG:
             problems.extend(_LINT_BY_TAG[el.tag](el, vocabulary))

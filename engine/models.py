@@ -17,11 +17,15 @@ class ProcessDefinitionModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(100), index=True)
+    # bpmn: a process; dmn: a decision table that processes' business rule tasks name
+    kind: Mapped[str] = mapped_column(String(10), default="bpmn")
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     xml: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # read only when a version is first parsed
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # For a process: the decision versions it was deployed with ({decision key: definition id}).
+    decisions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     deployed_by: Mapped[str] = mapped_column(String(100))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

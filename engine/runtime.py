@@ -129,8 +129,8 @@ class Runtime:
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
         instance = ProcessInstanceModel(
-            definition=definition, process_key=key, business_key=business_key, state="",
-            serializer_version=self.serializer.version, started_by=actor,
+            definition=definition, process_key=key, business_key=business_key, state="", status="running",
+            incident=False, serializer_version=self.serializer.version, started_by=actor,
         )
         step = _Step(instance, workflow, parsed)
         # The instance row is inserted once, carrying its first state, when _advance adds it.

@@ -50,7 +50,7 @@ def register_commands(app: Flask) -> None:
     @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--by", default="cli", help="Who deploys (kept with the version).")
     def processes_deploy(files: tuple[Path, ...], by: str) -> None:
-        """Deploy BPMN files; a file identical to a deployed version makes no new version."""
+        """Deploy BPMN process and DMN decision files; a file identical to a deployed version makes no new version."""
         try:
             for path in files:
                 definition, created = RUNTIME.definitions.deploy(db.session, path.read_bytes(), by)
@@ -63,9 +63,9 @@ def register_commands(app: Flask) -> None:
     @processes_group.command("list")
     def processes_list() -> None:
         """List the deployed definitions, newest first, with their running cases."""
+        line = "{key:<24} {kind:<3} v{version:<3} {state:<4} 运行中 {running:>5}  {deployed_at:%Y-%m-%d %H:%M}  {name}"
         for row in overview.definition_summary(db.session):
-            click.echo("{key:<24} v{version:<3} {state:<4} 运行中 {running:>5}  {deployed_at:%Y-%m-%d %H:%M}  {name}"
-                       .format(**row))
+            click.echo(line.format(**row))
 
     @app.cli.group("cases")
     def cases_group() -> None:

@@ -155,8 +155,8 @@ def test_processes_list_shows_versions_state_and_running_cases(runner):
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
     assert set(rows) == set(SHIPPED)
-    assert re.match(r"birth_registration\s+v1\s+启用\s+运行中\s+2\s", rows["birth_registration"])
-    assert re.match(r"third_child_approval\s+v1\s+启用\s+运行中\s+0\s", rows["third_child_approval"])
+    assert re.match(r"birth_registration\s+流程\s+v1\s+启用\s+运行中\s+2\s", rows["birth_registration"])
+    assert re.match(r"third_child_approval\s+流程\s+v1\s+启用\s+运行中\s+0\s", rows["third_child_approval"])
     assert rows["birth_registration"].rstrip().endswith("生育登记（一孩、二孩）")
     assert rows["third_child_approval"].rstrip().endswith("三孩再生育审批")
 

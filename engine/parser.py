@@ -1,4 +1,7 @@
-"""A parallel join that is correct inside loops.
+"""The BPMN parser the engine uses: a parallel join that is correct inside loops, and business rule tasks bound to
+deployed DMN decisions (`camunda:decisionRef`, or spiff-arena's `calledDecisionId`).
+
+The parallel join:
 
 SpiffWorkflow 3.2's parallel join looks at *every* task of the join's spec in the tree, including those of earlier
 passes through a loop. In a verify → correct → verify-again cycle that goes wrong twice over: a branch that finished
@@ -10,11 +13,17 @@ the previous firing of the same join — and copies data before merging it.
 
 import copy
 
-from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
+from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
+from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
+from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
+
+from engine.diagram import CAMUNDA, NS
 
 
 class LoopSafeParallelGateway(ParallelGateway):
@@ -43,7 +52,32 @@ class LoopSafeParallelGateway(ParallelGateway):
         return True
 
 
-class EngineBpmnParser(BpmnParser):
-    """The plain BPMN parser (extensions are read by engine.diagram) with the loop-safe parallel join."""
+class BusinessRuleTask(BusinessRuleTaskMixin, BpmnSpecMixin):
+    """Evaluates a DMN decision table (cells run in the engine's sandbox) and merges its outputs into task data."""
 
-    OVERRIDE_PARSER_CLASSES = {full_tag("parallelGateway"): (GatewayParser, LoopSafeParallelGateway)}
+
+class DecisionTaskParser(TaskParser):
+    """Bind a business rule task to the decision it names, in the Camunda or the spiff-arena way."""
+
+    def create_task(self):
+        """Create the task with the decision's engine (the decision must have been added to the parser)."""
+        engine = self.process_parser.parser.get_engine(self.get_decision_ref(self.node), self.node)
+        return BusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+
+    @staticmethod
+    def get_decision_ref(node) -> str | None:
+        """Return the decision id a businessRuleTask element names (BpmnDmnParser asks for dependencies)."""
+        ref = node.get(f"{{{CAMUNDA}}}decisionRef")
+        if ref:
+            return ref
+        called = node.xpath("./bpmn:extensionElements/spiffworkflow:calledDecisionId", namespaces=NS)
+        return (called[0].text or "").strip() if called else None
+
+
+class EngineBpmnParser(BpmnDmnParser):
+    """The plain BPMN parser (extensions are read by engine.diagram), loop-safe joins, DMN business rule tasks."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        full_tag("parallelGateway"): (GatewayParser, LoopSafeParallelGateway),
+        full_tag("businessRuleTask"): (DecisionTaskParser, BusinessRuleTask),
+    }
