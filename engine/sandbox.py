@@ -60,13 +60,20 @@ def _guarded_getiter(obj: Any) -> Any:
     return iter(obj)
 
 
+def _guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
+    try:
+        return safer_getattr(obj, name, *default)
+    except NotImplementedError as exc:  # RestrictedPython's word for str.format and the like
+        raise SandboxViolation(f"不允许使用 {type(obj).__name__}.{name}") from exc
+
+
 def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return function(*args, **kwargs)
 
 
 _GUARDS = {
     "__builtins__": _ALLOWED_BUILTINS,
-    "_getattr_": safer_getattr,
+    "_getattr_": _guarded_getattr,
     "_getitem_": _guarded_getitem,
     "_getiter_": _guarded_getiter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,

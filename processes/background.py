@@ -16,7 +16,7 @@ def perform_outbox(outbox_id: int) -> Outcome:
     with db.factory() as session:
         outcome = RUNTIME.perform(session, outbox_id)
         session.commit()
-    if outcome.status != "done":
+    if outcome.status in {"retry", "incident"}:
         log.warning("service task %s: %s (%s)", outbox_id, outcome.status, outcome.error)
     return outcome
 

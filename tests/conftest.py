@@ -31,11 +31,11 @@ def _database_url() -> str:
 def app(tmp_path_factory):
     """The application, migrated, with the demo divisions and the holiday table loaded."""
     url = _database_url()
-    os.environ.setdefault("BIRTHREG_INSTANCE_DIR", str(tmp_path_factory.mktemp("instance")))
     # Every test session starts from an empty database, so the migrations themselves are exercised.
     reset_schema(url)
     upgrade(url)
-    application = create_app(DATABASE_URL=url, TESTING=True, TICK_SECONDS=0, BACKGROUND="inline",
+    application = create_app(DATABASE_URL=url, INSTANCE_DIR=tmp_path_factory.mktemp("instance"), TESTING=True,
+                             TICK_SECONDS=0, BACKGROUND="inline",
                              SECRET_KEY="test", WTF_CSRF_ENABLED=True)
     from services import divisions
 

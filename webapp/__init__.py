@@ -1,22 +1,24 @@
 """The web application: `create_app` builds it from environment settings."""
 
+from pathlib import Path
+
 from flask import Flask
 
 from processes.background import perform_outbox
 from services import notifications
 from services.db import InlineDispatcher, db
-from webapp.config import INSTANCE_DIR, check, from_environment
+from webapp.config import check, from_environment
 
 
 def create_app(config: dict | None = None, **overrides) -> Flask:
     """Build the app: settings, database, background dispatch, blueprints and CLI commands."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     settings = from_environment()
     settings.update(config or {})
     settings.update(overrides)
     check(settings)
+    app = Flask(__name__, instance_path=str(settings["INSTANCE_DIR"]))
     app.config.update(settings)
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     if app.config["BACKGROUND"] == "celery":
         from webapp.celery import celery_dispatcher, celery_init_app

@@ -41,7 +41,8 @@ def service_layer(url: str, n: int) -> list[float]:
 
     reset_schema(url)
     upgrade(url)
-    app = create_app(DATABASE_URL=url, TICK_SECONDS=0, BACKGROUND="inline", SECRET_KEY="bench")
+    app = create_app(DATABASE_URL=url, INSTANCE_DIR=Path(tempfile.mkdtemp()), TICK_SECONDS=0, BACKGROUND="inline",
+                     SECRET_KEY="bench")
     with app.app_context():
         session = db.session
         divisions.import_demo_divisions(session)
