@@ -80,8 +80,9 @@ class HumanTaskModel(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # open | completed | cancelled
     status: Mapped[str] = mapped_column(String(20), default="open")
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
-    completed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_by: Mapped[str | None] = mapped_column(String(100), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(100), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

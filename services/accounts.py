@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import String, select
+from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import generate_password_hash
 
@@ -20,6 +20,12 @@ class UserModel(Base):
     role: Mapped[str] = mapped_column(String(30), index=True)
     division_code: Mapped[str | None] = mapped_column(String(12), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Lockout after repeated failed sign-ins (counted since the last success).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
