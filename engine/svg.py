@@ -73,8 +73,9 @@ def _node(tag: str, element: etree._Element, box: tuple[float, float, float, flo
     if tag in GATEWAY_MARKERS:
         cx, cy = x + w / 2, y + h / 2
         points = f"{cx},{y} {x + w},{cy} {cx},{y + h} {x},{cy}"
+        marker = GATEWAY_MARKERS[tag]
         return (f'<polygon class="gateway" points="{points}"/>'
-                f'<text x="{cx}" y="{cy}" text-anchor="middle" dominant-baseline="middle">{GATEWAY_MARKERS[tag]}</text>')
+                f'<text x="{cx}" y="{cy}" text-anchor="middle" dominant-baseline="middle">{marker}</text>')
     kind = {"endEvent": "event end", "boundaryEvent": "event boundary"}.get(tag, "event")
     return f'<circle class="{kind}" cx="{x + w / 2}" cy="{y + h / 2}" r="{min(w, h) / 2}"/>'
 

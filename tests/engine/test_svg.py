@@ -38,8 +38,8 @@ def test_states_mark_elements():
 
 
 def test_names_are_escaped():
-    hostile = "&lt;script&gt;alert(1)&lt;/script&gt;".encode()  # how XML stores the name <script>alert(1)</script>
-    xml = (DIAGRAMS / "birth_registration.bpmn").read_bytes().replace("乡镇（街道）审核".encode(), hostile, 1)
+    hostile = b'name="&lt;script&gt;alert(1)&lt;/script&gt;"'  # the XML of the name <script>alert(1)</script>
+    xml = (DIAGRAMS / "birth_registration.bpmn").read_bytes().replace('name="乡镇（街道）审核"'.encode(), hostile, 1)
     svg = render_svg(xml)
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
