@@ -1,12 +1,34 @@
-"""People who sign in: citizens and staff (staff carry a role and the division they work for)."""
+"""People who sign in: citizens and staff (staff carry a role and the division they work for).
 
-from datetime import datetime
+Sign-in rules (`authenticate`): a wrong phone and a wrong password get the same message, so the form does not tell
+which phones are registered. `max_failures` wrong passwords in a row lock the account until `lock_minutes` after the
+last of them. While an account is locked every attempt is refused with the unlock time, without checking the
+password: such attempts neither count nor extend the lock (a guesser cannot keep the owner out for longer, and learns
+nothing about the password meanwhile). Once the lock has run out the count starts again from zero; a success resets it.
+An inactive account is refused only after the right password, so a guesser cannot tell it from a wrong password.
+"""
+
+import re
+from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
+from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
+
+# A mainland mobile number: 11 ASCII digits starting with 1 (\d would also match other scripts' digits).
+PHONE_PATTERN = re.compile(r"1[0-9]{10}")
+NAME_MAX_LENGTH = 50  # the column's length
+PASSWORD_MIN_LENGTH = 8
+# Long enough for any passphrase, short enough that hashing a hostile input costs nothing special.
+PASSWORD_MAX_LENGTH = 128
+PASSWORD_CLASSES_REQUIRED = 3
+
+WRONG_CREDENTIALS = "手机号或密码不正确"
+INACTIVE = "账号已停用，请联系管理员"
 
 
 class UserModel(Base):
@@ -16,7 +38,7 @@ class UserModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(11), unique=True)
-    name: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     role: Mapped[str] = mapped_column(String(30), index=True)
     division_code: Mapped[str | None] = mapped_column(String(12), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -59,3 +81,88 @@ def staff_over(session: Session, role: str, division_code: str) -> list[UserMode
     return list(session.scalars(
         select(UserModel).where(UserModel.role == role, UserModel.division_code.in_(prefixes)).order_by(UserModel.id)
     ))
+
+
+def is_valid_phone(phone: str) -> bool:
+    """Return whether `phone` is an 11-digit mainland mobile number."""
+    return PHONE_PATTERN.fullmatch(phone) is not None
+
+
+def password_problems(password: str) -> list[str]:
+    """Return what keeps `password` from the policy (empty when it is acceptable), in Chinese."""
+    problems = []
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problems.append(f"密码至少 {PASSWORD_MIN_LENGTH} 位")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        problems.append(f"密码不能超过 {PASSWORD_MAX_LENGTH} 位")
+    # ASCII classes on purpose: str.isupper() and friends would count letters and digits of any script.
+    classes = (
+        any("A" <= c <= "Z" for c in password),
+        any("a" <= c <= "z" for c in password),
+        any("0" <= c <= "9" for c in password),
+        any(not ("A" <= c <= "Z" or "a" <= c <= "z" or "0" <= c <= "9") for c in password),
+    )
+    if sum(classes) < PASSWORD_CLASSES_REQUIRED:
+        problems.append("密码需包含大写字母、小写字母、数字、其他符号中的至少 3 类")
+    return problems
+
+
+class LoginRefused(Exception):
+    """A sign-in attempt that did not succeed; the message is for the person signing in."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@cache
+def _decoy_hash() -> str:
+    # Checked against when the phone is unknown, so that case takes as long as a wrong password (no timing oracle).
+    return generate_password_hash("decoy password for unknown phones")
+
+
+def locked_message(locked_until: datetime) -> str:
+    """Return the message for a locked account, naming the unlock time in China time (rounded up to the minute)."""
+    unlock = locked_until.astimezone(CST)
+    if unlock.second or unlock.microsecond:
+        unlock = unlock.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return f"账号已锁定，请于 {unlock:%H:%M} 后再试"
+
+
+def is_locked(user: UserModel, now: datetime | None = None) -> bool:
+    """Return whether the account is locked at `now` (default: the current time)."""
+    return user.locked_until is not None and user.locked_until > (now or utcnow())
+
+
+def authenticate(session: Session, phone: str, password: str, *, max_failures: int, lock_minutes: int) -> UserModel:
+    """Return the account when `password` is right for `phone`, or raise LoginRefused (flush only, see the module)."""
+    user = find_by_phone(session, phone)
+    if user is None:
+        check_password_hash(_decoy_hash(), password)
+        raise LoginRefused(WRONG_CREDENTIALS)
+    now = utcnow()
+    if is_locked(user, now):
+        raise LoginRefused(locked_message(user.locked_until))
+    if user.locked_until is not None:  # a lock that has run out: a fresh start
+        user.locked_until = None
+        user.failed_logins = 0
+    if not check_password_hash(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + timedelta(minutes=lock_minutes)
+        session.flush()
+        # The caller must keep (commit) this flush although sign-in failed: it is what the lockout counts.
+        if user.locked_until is not None:
+            raise LoginRefused(locked_message(user.locked_until))
+        raise LoginRefused(WRONG_CREDENTIALS)
+    if not user.active:
+        raise LoginRefused(INACTIVE)
+    user.failed_logins = 0
+    record_login(session, user)
+    return user
+
+
+def record_login(session: Session, user: UserModel) -> None:
+    """Note that `user` has just signed in (flush only)."""
+    user.last_login_at = utcnow()
+    session.flush()

@@ -22,6 +22,7 @@ TEMPLATES = {
     "approval_granted": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）已批准，可登录系统下载打印审批单。",
     "approval_rejected": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）未获批准，请登录系统查看原因。",
     "task_overdue": "【生育登记】提醒：受理编号{case_number}的「{task}」已超过办理时限，请尽快处理。",
+    "verification_code": "【生育登记】您的验证码为{code}，{minutes}分钟内有效。请勿告诉他人。",
 }
 
 

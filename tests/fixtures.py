@@ -114,3 +114,79 @@ def all_tasks(session, case):
     """Return every human-task row of a case, in order."""
     return list(session.scalars(
         select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))
+
+
+# Sign-in helpers for tests that go through the web pages (their imports kept with them, below the older ones).
+
+import re  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
+
+from flask.testing import FlaskClient  # noqa: E402
+
+from processes.roles import STAFF_ROLES  # noqa: E402
+from services.db import db  # noqa: E402
+
+PASSWORD = "Test@12345"  # the password of every `people` account
+_CSRF_INPUT = re.compile(r"<input\b[^>]*\bname=\"csrf_token\"[^>]*>")
+_VALUE = re.compile(r"\bvalue=\"([^\"]+)\"")
+_SIX_DIGITS = re.compile(r"(?<![0-9])[0-9]{6}(?![0-9])")
+
+
+class _ServerLikeClient(FlaskClient):
+    """A test client that runs each request in its own app context and database session, as a server does.
+
+    Tests hold an app context (the `session` fixture); a request would otherwise share it, and with it `g`, where
+    Flask-Login caches the signed-in user and Flask-WTF the CSRF token, so one request could see the last one's user.
+    The test's own session is closed before each request: commit first; loaded objects stay readable (detached).
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.remove()
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app):
+    """A test client whose requests behave as on a server (see _ServerLikeClient)."""
+    return _ServerLikeClient(app, app.response_class, use_cookies=True)
+
+
+def csrf_token(html: str) -> str:
+    """Return the CSRF token of the first form in a page."""
+    tag = _CSRF_INPUT.search(html)
+    assert tag, "the page has no form with a CSRF token"
+    value = _VALUE.search(tag.group(0))
+    assert value, "the CSRF input has no value"
+    return value.group(1)
+
+
+def post_form(client, page_url, action_url, data):
+    """GET `page_url`, then POST `data` with that page's CSRF token to `action_url`; return the response."""
+    page = client.get(page_url)
+    assert page.status_code == 200, f"GET {page_url}: {page.status_code}"
+    return client.post(action_url, data={"csrf_token": csrf_token(page.text), **data})
+
+
+def last_sms_code(phone):
+    """Return the code of the newest verification SMS sent to `phone` (read as the phone's owner would)."""
+    with db.factory() as reader:
+        text = reader.scalar(
+            select(SmsMessageModel.text)
+            .where(SmsMessageModel.phone == phone, SmsMessageModel.template == "verification_code")
+            .order_by(SmsMessageModel.id.desc()).limit(1)
+        )
+    assert text, f"no verification SMS was sent to {phone}"
+    return _SIX_DIGITS.search(text).group(0)
+
+
+def sign_in(client, user, password=PASSWORD, next_url=None):
+    """Sign `user` in through the pages (password, and for staff the SMS code); return the final redirect."""
+    login_url = "/auth/login" + (f"?{urlencode({'next': next_url})}" if next_url else "")
+    response = post_form(client, login_url, login_url, {"phone": user.phone, "password": password})
+    if user.role in STAFF_ROLES:
+        assert response.status_code == 302, response.text
+        assert response.location == "/auth/verify"
+        response = post_form(client, "/auth/verify", "/auth/verify", {"code": last_sms_code(user.phone)})
+    assert response.status_code == 302, response.text
+    return response

@@ -2,6 +2,7 @@
 
 from sqlalchemy import create_engine, text
 
+import webapp.models  # noqa: F401 - registers every table, so drop_all drops those no imported module has named yet
 from engine.db import Base
 
 

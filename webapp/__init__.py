@@ -1,23 +1,43 @@
 """The web application: `create_app` builds it from environment settings."""
 
+from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, render_template, session
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
 from services import notifications
 from services.db import InlineDispatcher, db
 from webapp.config import check, from_environment
 
+# What a person sees for each HTTP error; the status code stays the standard one.
+ERROR_MESSAGES = {
+    400: "请求无效，请返回上一页重试",
+    403: "您没有权限访问此页面",
+    404: "您访问的页面不存在",
+    405: "不支持此操作方式",
+    413: "提交的内容过大",
+    429: "操作过于频繁，请稍后再试",
+    500: "系统繁忙，请稍后再试",
+}
+CSRF_MESSAGE = "页面已过期或表单无效，请刷新页面后重新提交"
+
 
 def create_app(config: dict | None = None, **overrides) -> Flask:
-    """Build the app: settings, database, background dispatch, blueprints and CLI commands."""
+    """Build the app: settings, database, background dispatch, sign-in, blueprints and CLI commands."""
     settings = from_environment()
     settings.update(config or {})
     settings.update(overrides)
     check(settings)
     app = Flask(__name__, instance_path=str(settings["INSTANCE_DIR"]))
     app.config.update(settings)
+    # Flask refuses a session cookie signed longer ago than this; with the cookie re-signed on every request
+    # (SESSION_REFRESH_EACH_REQUEST) it is an idle timeout, enforced by the server, not only by the browser.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_MB"] * 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     if app.config["BACKGROUND"] == "celery":
@@ -30,13 +50,81 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     db.configure(app.config["DATABASE_URL"], dispatcher)
     notifications.use_provider(app.config["SMS_PROVIDER"])
 
-    @app.teardown_appcontext
-    def _remove_session(_exc: BaseException | None) -> None:
-        db.session.remove()
+    _add_request_edge(app)
+    _add_error_pages(app)
 
+    from webapp.extensions import csrf, login_manager
+    from webapp.filters import register_filters
+
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    register_filters(app)
+
+    from webapp.auth import bp as auth_bp
     from webapp.cli import register_commands
     from webapp.portal import bp as portal_bp
 
     app.register_blueprint(portal_bp)
+    app.register_blueprint(auth_bp)
     register_commands(app)
     return app
+
+
+def _add_request_edge(app: Flask) -> None:
+    """Make each request one transaction, and every session one that times out when idle.
+
+    Services only flush; the request is the one place that commits, so a request's writes land together or not at
+    all. A response below 400 commits: that includes a form shown again with an error, which must keep what the
+    service recorded on the way (failed sign-ins, wrong SMS codes), so such views answer 200. An error response or
+    an exception rolls back.
+    """
+
+    @app.before_request
+    def _idle_timeout() -> None:
+        if not session.permanent:
+            session.permanent = True
+
+    @app.after_request
+    def _end_transaction(response: Response) -> Response:
+        if db.session.registry.has():
+            if response.status_code < 400:
+                db.session.commit()
+            else:
+                db.session.rollback()
+        return response
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # No page of this site belongs in someone else's frame (clickjacking the sign-in or a decision button).
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.teardown_request
+    def _roll_back_on_error(exc: BaseException | None) -> None:
+        if exc is not None and db.session.registry.has():
+            db.session.rollback()
+
+    @app.teardown_appcontext
+    def _remove_session(_exc: BaseException | None) -> None:
+        db.session.remove()
+
+
+def _add_error_pages(app: Flask) -> None:
+    """Answer every HTTP error with a page in Chinese."""
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = exc.code or 500
+        message = CSRF_MESSAGE if isinstance(exc, CSRFError) else ERROR_MESSAGES.get(code, f"请求无法处理（{code}）")
+        return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(_exc: InternalServerError):
+        # The failed transaction must end before the page is drawn: the header looks up the signed-in user.
+        db.session.rollback()
+        try:
+            return render_template("error.html", code=500, message=ERROR_MESSAGES[500]), 500
+        except Exception:  # noqa: BLE001 - the database itself may be what failed; still answer in Chinese
+            return Response(ERROR_MESSAGES[500], status=500, mimetype="text/plain")

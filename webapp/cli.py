@@ -1,4 +1,4 @@
-"""The `flask` command group: init, db, processes, cases, divisions, holidays, tick, start."""
+"""The `flask` command group: init, db, processes, cases, divisions, holidays, users, tick, start."""
 
 from pathlib import Path
 
@@ -8,8 +8,9 @@ from werkzeug.serving import run_simple
 
 from engine.errors import DiagramRejected
 from processes import background, casework, demo, overview
+from processes.roles import ROLE_DIVISION_LENGTH, ROLES, STAFF_ROLES
 from processes.runtime import RUNTIME
-from services import cases, divisions, holidays
+from services import accounts, cases, divisions, holidays
 from services.db import db
 from webapp.migrations import upgrade
 
@@ -112,6 +113,48 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(str(exc)) from exc
         _commit()
         click.echo(f"{count} 条")
+
+    @app.cli.group("users")
+    def users_group() -> None:
+        """User accounts."""
+
+    @users_group.command("create-staff")
+    @click.option("--phone", required=True, help="Mobile number (11 digits); the SMS sign-in codes go there.")
+    @click.option("--name", required=True, help="The person's name.")
+    @click.option("--role", required=True, help=f"One of: {', '.join(STAFF_ROLES)}.")
+    @click.option("--division", "division_code", required=True, help="Statistical code of the division served.")
+    @click.option("--password", default=None, help="For scripts only; without it the password is asked, hidden, twice.")
+    def users_create_staff(phone: str, name: str, role: str, division_code: str, password: str | None) -> None:
+        """Create a staff account attached to a division (the password is asked after the other checks pass)."""
+        phone, name, division_code = phone.strip(), name.strip(), division_code.strip()
+        if not accounts.is_valid_phone(phone):
+            raise click.ClickException(f"手机号码 {phone!r} 无效：应为以 1 开头的 11 位数字")
+        if not name or len(name) > accounts.NAME_MAX_LENGTH:
+            raise click.ClickException(f"姓名不能为空，且不超过 {accounts.NAME_MAX_LENGTH} 个字")
+        if role not in STAFF_ROLES:
+            known = "、".join(f"{key}（{ROLES[key]}）" for key in STAFF_ROLES)
+            raise click.ClickException(f"角色 {role!r} 不是工作人员角色，可选：{known}")
+        division = divisions.get_division(db.session, division_code)
+        if division is None:
+            raise click.ClickException(f"没有代码为 {division_code} 的行政区划（可先用 divisions import 导入）")
+        length = ROLE_DIVISION_LENGTH.get(role)
+        if length is not None and len(division_code) != length:
+            raise click.ClickException(f"{ROLES[role]}的所属区划应为 {length} 位代码，"
+                                       f"{division_code}（{division.name}）是 {len(division_code)} 位")
+        if accounts.find_by_phone(db.session, phone) is not None:
+            raise click.ClickException(f"手机号码 {phone} 已被其他账号使用")
+        if password is None:
+            password = click.prompt("密码", hide_input=True)
+            if click.prompt("再次输入密码", hide_input=True) != password:
+                raise click.ClickException("两次输入的密码不一致")
+        problems = accounts.password_problems(password)
+        if problems:
+            raise click.ClickException("密码不符合要求：" + "；".join(problems))
+        user = accounts.create_user(db.session, phone=phone, name=name, role=role, password=password,
+                                    division_code=division_code)
+        place = divisions.full_name(db.session, division_code)
+        _commit()
+        click.echo(f"已创建工作人员账号：{user.name}（{ROLES[role]}，{place}），手机号码 {phone}")
 
     @app.cli.command("tick")
     def tick() -> None:

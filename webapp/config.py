@@ -13,6 +13,21 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _int(name: str, default: int) -> int:
+    value = _env(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = _env(name, "1" if default else "0").strip().lower()
+    if value not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+        raise ConfigurationError(f"{name} must be 1 or 0 (true or false), not {value!r}")
+    return value in {"1", "true", "yes", "on"}
+
+
 def from_environment() -> dict[str, object]:
     """Read every setting; nothing needs to be set to start on the embedded defaults."""
     instance_dir = Path(_env("BIRTHREG_INSTANCE_DIR", str(Path.cwd() / "instance")))
@@ -26,16 +41,45 @@ def from_environment() -> dict[str, object]:
         "BACKGROUND": _env("BACKGROUND", "inline"),
         "CELERY_BROKER_URL": _env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
         # Seconds between in-process timer ticks (embedded default); 0 turns the scheduler off.
-        "TICK_SECONDS": int(_env("TICK_SECONDS", "60")),
+        "TICK_SECONDS": _int("TICK_SECONDS", 60),
         "SMS_PROVIDER": _env("SMS_PROVIDER", "record"),
+        # Largest request body, in MB; larger ones get 413 before anything reads them (form bodies are otherwise
+        # read whole into memory). Uploads must fit.
+        "MAX_REQUEST_MB": _int("MAX_REQUEST_MB", 20),
+        # Sign-in: this many wrong passwords in a row lock the account for LOGIN_LOCK_MINUTES.
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 30),
+        # A signed-in session ends after this many minutes without a request.
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        # SMS codes: lifetime, least interval between two codes to one phone, and per-phone hourly and daily caps.
+        "SMS_CODE_TTL_SECONDS": _int("SMS_CODE_TTL_SECONDS", 300),
+        "SMS_CODE_RESEND_SECONDS": _int("SMS_CODE_RESEND_SECONDS", 60),
+        "SMS_CODE_HOURLY_LIMIT": _int("SMS_CODE_HOURLY_LIMIT", 5),
+        "SMS_CODE_DAILY_LIMIT": _int("SMS_CODE_DAILY_LIMIT", 10),
+        # The session cookie: not readable by scripts, not sent on cross-site POSTs, re-signed on every request so
+        # that PERMANENT_SESSION_LIFETIME (from SESSION_IDLE_MINUTES) counts idle time. Secure needs HTTPS: set
+        # SESSION_COOKIE_SECURE=1 in production; the embedded default serves plain HTTP on localhost.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
+        "SESSION_REFRESH_EACH_REQUEST": True,
     }
     return config
+
+
+POSITIVE_SETTINGS = (
+    "MAX_REQUEST_MB", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "SESSION_IDLE_MINUTES", "SMS_CODE_TTL_SECONDS",
+    "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT",
+)
 
 
 def check(config: dict[str, object]) -> None:
     """Refuse settings that cannot work, and fill in what may be generated."""
     if config["BACKGROUND"] not in {"inline", "celery"}:
         raise ConfigurationError(f"BACKGROUND must be inline or celery, not {config['BACKGROUND']!r}")
+    for name in POSITIVE_SETTINGS:
+        if not isinstance(config[name], int) or config[name] < 1:
+            raise ConfigurationError(f"{name} must be a positive whole number, not {config[name]!r}")
     if not config["SECRET_KEY"]:
         # Embedded default: a key generated once and kept beside the SQLite file, so sessions survive restarts.
         key_file = Path(config["INSTANCE_DIR"]) / "secret_key"

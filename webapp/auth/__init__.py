@@ -1,0 +1,185 @@
+"""Sign-in and sign-out. Citizens sign in with phone and password; staff then confirm a code sent to their phone.
+
+Between the two staff steps the session holds only a pending marker (account id, expiry, where to go next), never a
+signed-in state: `login_user` runs after the code is confirmed. The marker lives `PENDING_SECONDS`, counted from the
+password step and not extended by asking for another code, so a password proof does not stay usable for long.
+"""
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from engine.db import utcnow
+from forms.auth import CodeForm, LoginForm
+from forms.base import BaseForm
+from processes.roles import STAFF_ROLES
+from services import accounts, divisions, sms_codes
+from services.accounts import UserModel
+from services.db import db
+from webapp.extensions import SignedInUser
+from webapp.filters import mask_phone
+
+bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
+
+PENDING_KEY = "pending_login"
+PENDING_SECONDS = 300
+# Longer than any path of this site; a longer `next` is not worth parsing.
+NEXT_MAX_LENGTH = 2000
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # Sign-in pages and the account page must not be kept by browsers or proxies (shared computers in halls).
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def safe_next(target: str | None) -> str:
+    """Return `target` when it is a path on this site, else "/" (no open redirect after sign-in)."""
+    if not target or len(target) > NEXT_MAX_LENGTH:
+        return "/"
+    # Browsers read a backslash as a slash and drop tabs and newlines, so "/\\evil" and "/\t/evil" mean "//evil".
+    if any(c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def _restart_session() -> None:
+    # Nothing from before a change of identity carries over (pending markers, the anonymous CSRF token).
+    session.clear()
+    session.permanent = True
+
+
+def _sign_in(account: UserModel) -> None:
+    _restart_session()
+    login_user(SignedInUser(account))
+
+
+def _send_code(phone: str) -> None:
+    config = current_app.config
+    try:
+        sms_codes.issue_code(
+            db.session, phone, sms_codes.STAFF_LOGIN, ttl_seconds=config["SMS_CODE_TTL_SECONDS"],
+            resend_seconds=config["SMS_CODE_RESEND_SECONDS"], hourly_limit=config["SMS_CODE_HOURLY_LIMIT"],
+            daily_limit=config["SMS_CODE_DAILY_LIMIT"],
+        )
+    except sms_codes.CodeRefused as exc:
+        flash(exc.message, "warning")
+    else:
+        flash(f"验证码已发送至 {mask_phone(phone)}，请查收短信", "info")
+
+
+def _pending_account() -> tuple[UserModel | None, str]:
+    """Return the account waiting for its SMS code, or None and why there is none."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None, "请先输入手机号码和密码"
+    if pending.get("expires", 0) <= utcnow().timestamp():
+        session.pop(PENDING_KEY, None)
+        return None, "验证已超时，请重新输入手机号码和密码"
+    account = db.session.get(UserModel, pending.get("user_id", 0))
+    if account is None or not account.active:
+        session.pop(PENDING_KEY, None)
+        return None, accounts.INACTIVE
+    if accounts.is_locked(account):
+        # Someone has been guessing this password since: the lock holds for the pending step too.
+        session.pop(PENDING_KEY, None)
+        return None, accounts.locked_message(account.locked_until)
+    return account, ""
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with phone and password; staff continue to the SMS code."""
+    next_url = safe_next(request.args.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url)
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            account = accounts.authenticate(
+                db.session, form.phone.data, form.password.data,
+                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                lock_minutes=current_app.config["LOGIN_LOCK_MINUTES"],
+            )
+        except accounts.LoginRefused as exc:
+            # Rendered with 200 so that the request edge commits the failure count (see create_app).
+            error = exc.message
+        else:
+            if account.role not in STAFF_ROLES:
+                _sign_in(account)
+                return redirect(next_url)
+            _restart_session()
+            expires = utcnow() + timedelta(seconds=PENDING_SECONDS)
+            session[PENDING_KEY] = {"user_id": account.id, "expires": expires.timestamp(), "next": next_url}
+            _send_code(account.phone)
+            return redirect(url_for("auth.verify"))
+    action = url_for("auth.login", next=None if next_url == "/" else next_url)
+    return render_template("auth/login.html", form=form, error=error, action=action)
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify():
+    """Take the SMS code of a staff member whose password was right, and sign them in."""
+    if current_user.is_authenticated:
+        return redirect("/")
+    account, why_not = _pending_account()
+    if account is None:
+        flash(why_not, "warning")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    error = None
+    if form.validate_on_submit():
+        if sms_codes.verify_code(db.session, account.phone, sms_codes.STAFF_LOGIN, form.code.data):
+            next_url = safe_next(session[PENDING_KEY].get("next"))
+            # The time of the full sign-in, not of the password step (authenticate noted that one).
+            accounts.record_login(db.session, account)
+            _sign_in(account)
+            return redirect(next_url)
+        # Rendered with 200 so that the request edge commits the attempt count.
+        error = "验证码不正确或已失效，请核对短信或重新获取"
+    return render_template("auth/verify.html", form=form, resend_form=BaseForm(), error=error,
+                           phone=mask_phone(account.phone))
+
+
+@bp.post("/verify/resend")
+def resend():
+    """Send another SMS code to the pending staff member, within the resend limits."""
+    if current_user.is_authenticated:
+        return redirect("/")
+    account, why_not = _pending_account()
+    if account is None:
+        flash(why_not, "warning")
+        return redirect(url_for("auth.login"))
+    _send_code(account.phone)
+    return redirect(url_for("auth.verify"))
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out and forget the session."""
+    logout_user()
+    _restart_session()
+    flash("您已退出登录", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/me")
+@login_required
+def me():
+    """Show the signed-in account: 我的账号."""
+    account = current_user.account
+    division = None
+    if account.division_code:
+        try:
+            division = divisions.full_name(db.session, account.division_code)
+        except LookupError:
+            division = account.division_code
+    return render_template("auth/me.html", account=account, division=division)
