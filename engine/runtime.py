@@ -273,6 +273,35 @@ class Runtime:
         self._advance(session, step, "timer", run)
         return True
 
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def element_states(self, session: Session, instance_id: int) -> dict[str, str]:
+        """Return the state to show for each element reached: completed, active (waiting) or failed.
+
+        A read without a lock, for the case page's diagram; inboxes never need it.
+        """
+        row = session.execute(
+            select(ProcessInstanceModel, ProcessDefinitionModel.sha256)
+            .join(ProcessDefinitionModel, ProcessDefinitionModel.id == ProcessInstanceModel.definition_id)
+            .where(ProcessInstanceModel.id == instance_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"流程实例 {instance_id} 不存在")
+        instance, sha256 = row
+        parsed = self.definitions.parsed(session, instance.definition_id, sha256)
+        workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
+        states: dict[str, str] = {}
+        shown = {TaskState.COMPLETED: "completed", TaskState.READY: "active", TaskState.STARTED: "active",
+                 TaskState.ERROR: "failed"}
+        for task in sorted(workflow.tasks.values(), key=lambda t: t.last_state_change):
+            bpmn_id = task.task_spec.bpmn_id
+            if bpmn_id in parsed.diagram.elements and task.state in shown:
+                states[bpmn_id] = shown[task.state]
+        failed = session.scalars(select(OutboxModel.bpmn_id).where(
+            OutboxModel.instance_id == instance_id, OutboxModel.status == "incident"))
+        states.update(dict.fromkeys(failed, "failed"))
+        return states
+
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _calendar(self, session: Session) -> WorkCalendar:

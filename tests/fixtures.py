@@ -152,6 +152,17 @@ def client(app):
     return _ServerLikeClient(app, app.response_class, use_cookies=True)
 
 
+@pytest.fixture
+def browser_for(app, people):
+    """Return a signed-in client (a browser of its own) for one of the `people`, by attribute name."""
+    def make(name):
+        client = _ServerLikeClient(app, app.response_class, use_cookies=True)
+        sign_in(client, getattr(people, name))
+        return client
+
+    return make
+
+
 def csrf_token(html: str) -> str:
     """Return the CSRF token of the first form in a page."""
     tag = _CSRF_INPUT.search(html)

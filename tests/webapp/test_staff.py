@@ -1,0 +1,126 @@
+"""The staff workbench through its pages: inboxes by role and jurisdiction, the task page, decisions."""
+
+import re
+
+from sqlalchemy import select
+
+from engine.models import AuditEventModel
+from services import accounts, cases
+from services.documents import SlipModel
+from tests.fixtures import PASSWORD, csrf_token, forget, open_task, refreshed, sms_templates
+
+
+def _decide(client, task_id, decision, reason=""):
+    page = client.get(f"/staff/tasks/{task_id}")
+    assert page.status_code == 200, page.text
+    return client.post(f"/staff/tasks/{task_id}", data={
+        "csrf_token": csrf_token(page.text), "decision": decision, "reason": reason})
+
+
+def _inbox_rows(client, view="todo"):
+    page = client.get(f"/staff/?view={view}")
+    assert page.status_code == 200
+    return re.findall(r'href="/staff/tasks/(\d+)">([^<]+)</a>', page.text)
+
+
+def _task_ids(session, case, *bpmn_ids):
+    ids = [open_task(session, case, bpmn_id).id for bpmn_id in bpmn_ids]
+    session.commit()
+    return ids
+
+
+def test_a_case_is_verified_twice_and_approved_through_the_workbench(session, submit, browser_for):
+    case = submit()
+    hukou_task, residence_task = _task_ids(session, case, "verify_hukou", "verify_residence")
+    hukou, residence, other, township = (browser_for(n) for n in ("hukou", "residence", "other", "township"))
+
+    assert _inbox_rows(hukou) == [(str(hukou_task), "户籍地村（居）核实")]
+    assert _inbox_rows(residence) == [(str(residence_task), "现居住地村（居）核实")]
+    assert _inbox_rows(other) == []
+    assert _inbox_rows(township) == []
+    assert other.get(f"/staff/tasks/{hukou_task}").status_code == 403
+
+    page = hukou.get(f"/staff/tasks/{hukou_task}")
+    assert case.case_number in page.text
+    assert "138****0001" in page.text, "the phone is masked"
+    assert "13800000001" not in page.text
+    assert 'class="active" data-element="verify_hukou"' in page.text, "the diagram marks the current step"
+
+    assert _decide(hukou, hukou_task, "verified").status_code == 302
+    assert "已提交" in hukou.get("/staff/").text
+    assert _inbox_rows(township) == [], "the audit waits for both villages"
+    _decide(residence, residence_task, "verified")
+
+    forget(session)
+    (audit_task,) = _task_ids(session, case, "township_audit")
+    assert _inbox_rows(township) == [(str(audit_task), "乡镇（街道）审核")]
+    _decide(township, audit_task, "approved")
+
+    assert refreshed(session, case).status == "登记成功"
+    assert sms_templates(session, case) == ["audit_approved"]
+    assert session.scalar(select(SlipModel).where(SlipModel.case_id == case.id)) is not None
+    assert _inbox_rows(hukou, view="done") == [(str(hukou_task), "户籍地村（居）核实")]
+
+
+def test_a_mismatch_needs_a_reason_and_nothing_is_recorded_without_it(session, submit, browser_for):
+    case = submit()
+    (task,) = _task_ids(session, case, "verify_hukou")
+    hukou = browser_for("hukou")
+    refused = _decide(hukou, task, "mismatch", "   ")
+    assert refused.status_code == 200
+    assert "选择「情况不符」时必须填写原因" in refused.text
+    assert _decide(hukou, task, "maybe").status_code == 200
+    forget(session)
+    assert cases.verifications(session, case) == []
+    assert _decide(hukou, task, "mismatch", "户口簿地址与申报不一致").status_code == 302
+    forget(session)
+    assert [(v.decision, v.reason) for v in cases.verifications(session, case)] == [
+        ("mismatch", "户口簿地址与申报不一致")]
+
+
+def test_a_second_tab_gets_a_clear_already_done_message(session, submit, browser_for):
+    case = submit(same_village=True)
+    (task,) = _task_ids(session, case, "verify_both")
+    hukou = browser_for("hukou")
+    first_tab = hukou.get(f"/staff/tasks/{task}")
+    second_tab = hukou.get(f"/staff/tasks/{task}")
+    hukou.post(f"/staff/tasks/{task}", data={"csrf_token": csrf_token(first_tab.text), "decision": "verified"})
+    again = hukou.post(f"/staff/tasks/{task}", data={"csrf_token": csrf_token(second_tab.text),
+                                                     "decision": "verified"})
+    assert again.status_code == 200
+    assert "该任务已经办理完毕" in again.text
+
+
+def test_a_task_claimed_by_a_colleague_cannot_be_decided(session, people, submit, browser_for):
+    people.colleague = accounts.create_user(session, phone="13900000009", name="钱同事", role="village_staff",
+                                            password=PASSWORD, division_code=people.hukou.division_code)
+    case = submit()
+    (task,) = _task_ids(session, case, "verify_hukou")
+    mine, theirs = browser_for("hukou"), browser_for("colleague")
+    page = mine.get(f"/staff/tasks/{task}")
+    mine.post(f"/staff/tasks/{task}/claim", data={"csrf_token": csrf_token(page.text)})
+    assert _inbox_rows(theirs) == [], "a claimed task leaves the others' 待办"
+    page = theirs.get(f"/staff/tasks/{task}")
+    assert "该任务已由其他工作人员认领" in page.text
+    forced = theirs.post(f"/staff/tasks/{task}", data={"csrf_token": csrf_token(page.text), "decision": "verified"})
+    assert "已由其他工作人员认领" in forced.text
+    forget(session)
+    assert cases.verifications(session, case) == []
+
+
+def test_revealing_the_phone_is_audited(session, people, submit, browser_for):
+    case = submit()
+    (task,) = _task_ids(session, case, "verify_hukou")
+    hukou = browser_for("hukou")
+    page = hukou.get(f"/staff/tasks/{task}")
+    shown = hukou.post(f"/staff/tasks/{task}/reveal", data={"csrf_token": csrf_token(page.text)})
+    assert "13800000001" in shown.text
+    forget(session)
+    viewed = session.scalars(select(AuditEventModel).where(AuditEventModel.kind == "pii_viewed")).all()
+    assert [(e.element, e.actor) for e in viewed] == [("verify_hukou", people.hukou.actor)]
+
+
+def test_citizens_and_strangers_are_kept_out(client, people, browser_for):
+    assert client.get("/staff/").status_code == 302, "anonymous: to the sign-in page"
+    assert browser_for("citizen").get("/staff/").status_code == 403
+    assert browser_for("county").get("/staff/").text.count("/staff/tasks/") == 0

@@ -1,0 +1,217 @@
+"""The staff workbench: the inbox by role and jurisdiction, claiming, and the task page with its form.
+
+Inbox pages read the human-task rows only (processes.inbox); the task page also draws the case's diagram, which is
+the one place a workflow is read, without a lock.
+"""
+
+from datetime import date
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import select
+
+from engine.errors import EngineError, NotFound, TaskConflict
+from engine.models import AuditEventModel, HumanTaskModel
+from engine.svg import render_svg
+from forms.tasks import decision_form
+from processes import casework, inbox
+from processes.casework import CaseworkError, Forbidden
+from processes.forms import FORMS
+from processes.jurisdiction import may_act
+from processes.runtime import RUNTIME
+from services import cases, divisions
+from services.accounts import UserModel
+from services.cases import CASE_TYPES
+from services.db import db
+
+bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates", static_folder="static")
+
+AUDIT_LABELS = {
+    "started": "提交申请", "task_completed": "办理", "service_done": "系统处理", "service_failed": "系统处理失败",
+    "incident": "故障", "incident_retried": "重试", "timer_fired": "超期提醒", "completed": "办结", "error": "出错",
+    "task_claimed": "认领", "task_released": "退回待办", "task_reassigned": "转派", "pii_viewed": "查看完整信息",
+}
+
+
+def staff_required(view):
+    """Let only signed-in staff in; a citizen gets 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_staff:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _account() -> UserModel:
+    return current_user.account
+
+
+def _query_from_args() -> inbox.InboxQuery:
+    args = request.args
+    due_before = args.get("due_before") or None
+    return inbox.InboxQuery(
+        view=args.get("view", "todo"), case_type=args.get("case_type") or None,
+        case_status=args.get("case_status") or None, division=args.get("division") or None,
+        due_before=_date(due_before) if due_before else None, search=args.get("search") or None,
+        page=_int(args.get("page"), 1),
+    )
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 7 else default
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise CaseworkError("期限日期格式应为 YYYY-MM-DD") from exc
+
+
+@bp.get("/")
+@staff_required
+def inbox_page():
+    """Show the inbox: views with counts, filters, a page of tasks."""
+    try:
+        query = _query_from_args()
+        page = inbox.inbox(db.session, _account(), query)
+    except (CaseworkError, Forbidden) as exc:
+        flash(str(exc), "error")
+        query = inbox.InboxQuery()
+        page = inbox.inbox(db.session, _account(), query)
+    return render_template("staff/inbox.html", page=page, query=query, views=inbox.VIEWS, case_types=CASE_TYPES,
+                           me=_account().actor)
+
+
+def _back() -> str:
+    target = request.form.get("back") or ""
+    return target if target.startswith("/staff/") and "//" not in target else url_for("staff.inbox_page")
+
+
+@bp.post("/tasks/claim")
+@staff_required
+def bulk_claim():
+    """Claim every ticked task."""
+    ids = [int(v) for v in request.form.getlist("task_id") if v.isascii() and v.isdigit() and len(v) < 12]
+    if not ids:
+        flash("请先勾选要认领的任务", "warning")
+        return redirect(_back())
+    try:
+        claimed = inbox.bulk_claim(db.session, _account(), ids)
+    except EngineError as exc:
+        flash(str(exc), "error")
+        return redirect(_back())
+    flash(f"已认领 {claimed} 项任务", "success")
+    return redirect(_back())
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+@staff_required
+def claim(task_id: int):
+    """Claim one task."""
+    return _claim_action(inbox.claim, task_id, "已认领该任务")
+
+
+@bp.post("/tasks/<int:task_id>/release")
+@staff_required
+def release(task_id: int):
+    """Give one task back to the shared inbox."""
+    return _claim_action(inbox.release, task_id, "已退回待办")
+
+
+def _claim_action(action, task_id: int, done: str):
+    try:
+        action(db.session, _account(), task_id)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    except EngineError as exc:
+        flash(str(exc), "error")
+        return redirect(_back())
+    flash(done, "success")
+    return redirect(_back())
+
+
+def _visible_task(task_id: int) -> HumanTaskModel:
+    task = db.session.get(HumanTaskModel, task_id)
+    if task is None:
+        abort(404)
+    account = _account()
+    if not (may_act(account.role, account.division_code, task.role, task.division_code)
+            or task.completed_by == account.actor):
+        abort(403)
+    return task
+
+
+def _place(code: str | None) -> str:
+    try:
+        return divisions.full_name(db.session, code) if code else ""
+    except LookupError:
+        return code or ""
+
+
+def _page(task: HumanTaskModel, form, revealed: bool = False):
+    case = cases.get_case(db.session, task.business_key or "")
+    if case is None:
+        abort(404)
+    related = db.session.scalars(select(HumanTaskModel).where(
+        HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)).all()
+    events = db.session.scalars(select(AuditEventModel).where(
+        AuditEventModel.instance_id == task.instance_id).order_by(AuditEventModel.id)).all()
+    names = {f"user:{u.id}": u.name for u in db.session.scalars(select(UserModel).where(
+        UserModel.id.in_({int(e.actor[5:]) for e in events if e.actor.startswith("user:") and e.actor[5:].isdigit()})))}
+    definition_xml = task.instance.definition.xml
+    states = RUNTIME.element_states(db.session, task.instance_id)
+    diagram = Markup(render_svg(definition_xml, states))  # noqa: S704 - render_svg escapes every name it draws
+    form_of_step = {t.bpmn_id: t.form_key for t in related}
+    decided = [(v, _decision_label(form_of_step.get(v.step), v.decision))
+               for v in cases.verifications(db.session, case)]
+    return render_template(
+        "staff/task.html", task=task, case=case, form=form, related=related, events=events, names=names,
+        labels=AUDIT_LABELS, diagram=diagram, revealed=revealed, decided=decided, place=_place, me=_account().actor,
+    )
+
+
+def _decision_label(form_key: str | None, decision: str) -> str:
+    spec = FORMS.get(form_key or "")
+    return spec.decisions.get(decision, decision) if spec else decision
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+@staff_required
+def task_page(task_id: int):
+    """Show a task with its case, and take the decision its form asks for."""
+    task = _visible_task(task_id)
+    spec = FORMS.get(task.form_key or "")
+    form = decision_form(spec.decisions, spec.reason_required_for)() if spec else None
+    if request.method == "POST" and form is not None and form.validate_on_submit():
+        try:
+            casework.decide(db.session, task.task_guid, _account(), form.decision.data, form.reason.data or "")
+        except Forbidden:
+            abort(403)
+        except (TaskConflict, CaseworkError) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return _page(db.session.get(HumanTaskModel, task_id), form)
+        flash(f"已提交：{task.name}「{spec.decisions[form.decision.data]}」（受理编号 {task.business_key}）", "success")
+        return redirect(url_for("staff.inbox_page"))
+    return _page(task, form)
+
+
+@bp.post("/tasks/<int:task_id>/reveal")
+@staff_required
+def reveal(task_id: int):
+    """Show the unmasked contact details of the task's case; every reveal is written to the audit trail."""
+    task = _visible_task(task_id)
+    db.session.add(AuditEventModel(instance_id=task.instance_id, actor=_account().actor, kind="pii_viewed",
+                                   element=task.bpmn_id, detail={"fields": ["contact_phone"]}))
+    spec = FORMS.get(task.form_key or "")
+    form = decision_form(spec.decisions, spec.reason_required_for)() if spec else None
+    return _page(task, form, revealed=True)
