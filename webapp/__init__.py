@@ -62,12 +62,16 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
 
     from webapp.auth import bp as auth_bp
     from webapp.cli import register_commands
+    from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
     from webapp.portal import bp as portal_bp
     from webapp.staff import bp as staff_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(api_bp)
     register_commands(app)
     return app
 
