@@ -60,10 +60,10 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     csrf.init_app(app)
     register_filters(app)
 
-    from webapp.auth import bp as auth_bp
-    from webapp.cli import register_commands
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
+    from webapp.auth import bp as auth_bp
+    from webapp.cli import register_commands
     from webapp.portal import bp as portal_bp
     from webapp.staff import bp as staff_bp
 
