@@ -1,8 +1,11 @@
-"""Factory fixtures: demo people, deployed diagrams, submitted cases, and task helpers."""
+"""Factory fixtures: demo people, deployed diagrams, submitted cases, task helpers, and signing in on the web."""
 
+import re
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -10,8 +13,9 @@ from engine.db import Base
 from engine.models import HumanTaskModel
 from processes import casework
 from processes.demo import HUKOU_VILLAGE, OTHER_VILLAGE, RESIDENCE_VILLAGE, TOWNSHIP
-from processes.roles import CITIZEN, COUNTY_OFFICIAL, TOWNSHIP_STAFF, VILLAGE_STAFF
+from processes.roles import CITIZEN, COUNTY_OFFICIAL, STAFF_ROLES, TOWNSHIP_STAFF, VILLAGE_STAFF
 from services import accounts, cases
+from services.db import db
 from services.notifications import SmsMessageModel
 
 
@@ -116,15 +120,7 @@ def all_tasks(session, case):
         select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))
 
 
-# Sign-in helpers for tests that go through the web pages (their imports kept with them, below the older ones).
-
-import re  # noqa: E402
-from urllib.parse import urlencode  # noqa: E402
-
-from flask.testing import FlaskClient  # noqa: E402
-
-from processes.roles import STAFF_ROLES  # noqa: E402
-from services.db import db  # noqa: E402
+# -- signing in through the web pages ----------------------------------------------------------------------------
 
 PASSWORD = "Test@12345"  # the password of every `people` account
 _CSRF_INPUT = re.compile(r"<input\b[^>]*\bname=\"csrf_token\"[^>]*>")
