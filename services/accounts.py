@@ -9,15 +9,18 @@ An inactive account is refused only after the right password, so a guesser canno
 """
 
 import re
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Boolean, Integer, String, select
+from sqlalchemy import Boolean, Integer, String, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
+from engine.models import AuditEventModel
+from services import divisions
 
 # A mainland mobile number: 11 ASCII digits starting with 1 (\d would also match other scripts' digits).
 PHONE_PATTERN = re.compile(r"1[0-9]{10}")
@@ -166,3 +169,63 @@ def record_login(session: Session, user: UserModel) -> None:
     """Note that `user` has just signed in (flush only)."""
     user.last_login_at = utcnow()
     session.flush()
+
+
+def staff_account_problems(session: Session, *, phone: str, name: str, role: str, division_code: str,
+                           password: str | None, roles: Mapping[str, str],
+                           division_lengths: Mapping[str, int]) -> dict[str, str]:
+    """Return what keeps a new staff account from being created, by field, in Chinese (empty when it may be).
+
+    `roles` are the staff roles with their labels and `division_lengths` the code length each role's division must
+    have (the vocabulary lives above this layer); a `password` of None is not checked (the CLI asks for it later).
+    """
+    problems: dict[str, str] = {}
+    if not is_valid_phone(phone):
+        problems["phone"] = f"手机号码 {phone!r} 无效：应为以 1 开头的 11 位数字"
+    elif find_by_phone(session, phone) is not None:
+        problems["phone"] = f"手机号码 {phone} 已被其他账号使用"
+    if not name or len(name) > NAME_MAX_LENGTH:
+        problems["name"] = f"姓名不能为空，且不超过 {NAME_MAX_LENGTH} 个字"
+    if role not in roles:
+        known = "、".join(f"{key}（{label}）" for key, label in roles.items())
+        problems["role"] = f"角色 {role!r} 不是工作人员角色，可选：{known}"
+    division = divisions.get_division(session, division_code) if division_code.isascii() else None
+    if division is None:
+        problems["division_code"] = f"没有代码为 {division_code} 的行政区划（可先用 divisions import 导入）"
+    elif role in roles and (length := division_lengths.get(role)) is not None and len(division_code) != length:
+        problems["division_code"] = (f"{roles[role]}的所属区划应为 {length} 位代码，"
+                                     f"{division_code}（{division.name}）是 {len(division_code)} 位")
+    if password is not None and (weak := password_problems(password)):
+        problems["password"] = "密码不符合要求：" + "；".join(weak)
+    return problems
+
+
+def staff_query(roles: Collection[str], search: str | None = None):
+    """Return the select of the accounts with one of `roles`, matching `search` in name or phone, by id."""
+    query = select(UserModel).where(UserModel.role.in_(list(roles)))
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(or_(UserModel.name.like(pattern, escape="\\"),
+                                UserModel.phone.like(pattern, escape="\\")))
+    return query.order_by(UserModel.id)
+
+
+def list_staff(session: Session, roles: Collection[str], search: str | None = None, *, offset: int = 0,
+               limit: int | None = None) -> tuple[list[UserModel], int]:
+    """Return a page of the staff accounts (see `staff_query`) and how many match in all."""
+    query = staff_query(roles, search)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    return list(session.scalars(query.offset(offset).limit(limit))), total
+
+
+def set_active(session: Session, user: UserModel, active: bool, actor: str) -> bool:
+    """Activate or deactivate an account and audit it (flush only); False when it already was so."""
+    if user.active == active:
+        return False
+    user.active = active
+    session.add(AuditEventModel(instance_id=None, actor=actor,
+                                kind="account_activated" if active else "account_deactivated",
+                                detail={"phone": user.phone, "user_id": user.id}))
+    session.flush()
+    return True

@@ -94,7 +94,16 @@ def _redis_missing() -> str | None:
     return None
 
 
-SERVICE_CHECKS = {"postgres": _postgres_missing, "celery": _redis_missing}
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's Chromium, which the browser tests drive (never a downloaded one)
+
+
+def _chromium_missing() -> str | None:
+    if CHROMIUM.exists():
+        return None
+    return f"needs Chromium at {CHROMIUM}: apt-get install chromium fonts-wqy-microhei"
+
+
+SERVICE_CHECKS = {"postgres": _postgres_missing, "celery": _redis_missing, "e2e": _chromium_missing}
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook signature

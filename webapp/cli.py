@@ -127,34 +127,49 @@ def register_commands(app: Flask) -> None:
     def users_create_staff(phone: str, name: str, role: str, division_code: str, password: str | None) -> None:
         """Create a staff account attached to a division (the password is asked after the other checks pass)."""
         phone, name, division_code = phone.strip(), name.strip(), division_code.strip()
-        if not accounts.is_valid_phone(phone):
-            raise click.ClickException(f"手机号码 {phone!r} 无效：应为以 1 开头的 11 位数字")
-        if not name or len(name) > accounts.NAME_MAX_LENGTH:
-            raise click.ClickException(f"姓名不能为空，且不超过 {accounts.NAME_MAX_LENGTH} 个字")
-        if role not in STAFF_ROLES:
-            known = "、".join(f"{key}（{ROLES[key]}）" for key in STAFF_ROLES)
-            raise click.ClickException(f"角色 {role!r} 不是工作人员角色，可选：{known}")
-        division = divisions.get_division(db.session, division_code)
-        if division is None:
-            raise click.ClickException(f"没有代码为 {division_code} 的行政区划（可先用 divisions import 导入）")
-        length = ROLE_DIVISION_LENGTH.get(role)
-        if length is not None and len(division_code) != length:
-            raise click.ClickException(f"{ROLES[role]}的所属区划应为 {length} 位代码，"
-                                       f"{division_code}（{division.name}）是 {len(division_code)} 位")
-        if accounts.find_by_phone(db.session, phone) is not None:
-            raise click.ClickException(f"手机号码 {phone} 已被其他账号使用")
+        staff_roles = {key: ROLES[key] for key in STAFF_ROLES}
+
+        def problems(password: str | None) -> dict[str, str]:
+            return accounts.staff_account_problems(
+                db.session, phone=phone, name=name, role=role, division_code=division_code, password=password,
+                roles=staff_roles, division_lengths=ROLE_DIVISION_LENGTH)
+
+        if found := problems(None):
+            raise click.ClickException("\n".join(found.values()))
         if password is None:
             password = click.prompt("密码", hide_input=True)
             if click.prompt("再次输入密码", hide_input=True) != password:
                 raise click.ClickException("两次输入的密码不一致")
-        problems = accounts.password_problems(password)
-        if problems:
-            raise click.ClickException("密码不符合要求：" + "；".join(problems))
+        if found := problems(password):
+            raise click.ClickException("\n".join(found.values()))
         user = accounts.create_user(db.session, phone=phone, name=name, role=role, password=password,
                                     division_code=division_code)
         place = divisions.full_name(db.session, division_code)
         _commit()
         click.echo(f"已创建工作人员账号：{user.name}（{ROLES[role]}，{place}），手机号码 {phone}")
+
+    @users_group.command("token")
+    @click.option("--phone", required=True, help="Mobile number of the staff account the token is for.")
+    @click.option("--name", required=True, help="What the token is for (an app, a device), to recognise it by.")
+    @click.option("--days", default=90, show_default=True, type=int, help="Days until the token expires.")
+    def users_token(phone: str, name: str, days: int) -> None:
+        """Issue an API token to a staff account; its secret is printed once, on stdout (only a hash is kept)."""
+        from services import api_tokens
+
+        user = accounts.find_by_phone(db.session, phone.strip())
+        if user is None:
+            raise click.ClickException(f"没有手机号码为 {phone.strip()} 的账号")
+        if user.role not in STAFF_ROLES:
+            raise click.ClickException("只有工作人员账号可以申请接口令牌")
+        try:
+            secret = api_tokens.issue_token(db.session, user, name, days)
+        except api_tokens.TokenRefused as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from exc
+        _commit()
+        click.echo(f"已为{user.name}（{ROLES[user.role]}）签发接口令牌“{name.strip()}”，有效期 {days} 天。"
+                   "令牌只显示这一次，请妥善保存：", err=True)
+        click.echo(secret)
 
     @app.cli.command("tick")
     def tick() -> None:

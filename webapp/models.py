@@ -2,6 +2,6 @@
 
 from engine import calendar, models  # noqa: F401
 from engine.db import Base
-from services import accounts, cases, divisions, documents, notifications, sms_codes  # noqa: F401
+from services import accounts, api_tokens, cases, divisions, documents, notifications, sms_codes  # noqa: F401
 
 metadata = Base.metadata

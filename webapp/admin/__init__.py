@@ -1,5 +1,276 @@
-"""Administration pages: staff accounts, the message outbox, read-only case views for officials."""
+"""Administration pages: staff accounts, the message outbox, read-only case views for officials.
 
-from flask import Blueprint
+Every page names the roles it lets in; anyone else gets 403. System administrators manage staff accounts and the
+SMS outbox; county, city and province officials, township staff and service halls read the cases of their division.
+"""
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+
+from engine.errors import TaskConflict
+from engine.models import OutboxModel
+from forms.admin import SEARCH_MAX_LENGTH, staff_form
+from processes.casework import open_tasks
+from processes.jurisdiction import contains
+from processes.roles import (
+    CITY_OFFICIAL,
+    COUNTY_OFFICIAL,
+    PROVINCE_OFFICIAL,
+    ROLE_DIVISION_LENGTH,
+    ROLES,
+    SERVICE_HALL,
+    STAFF_ROLES,
+    SYSTEM_ADMIN,
+    TOWNSHIP_STAFF,
+)
+from processes.runtime import RUNTIME
+from services import accounts, cases
+from services.accounts import UserModel
+from services.cases import CaseModel
+from services.db import db
+from services.notifications import SmsMessageModel
+from webapp.casepage import case_facts, place
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
+
+# Who may read a case of their division without acting on it.
+CASE_READERS = (TOWNSHIP_STAFF, SERVICE_HALL, COUNTY_OFFICIAL, CITY_OFFICIAL, PROVINCE_OFFICIAL)
+STAFF_ROLE_LABELS = {role: ROLES[role] for role in STAFF_ROLES}
+PAGE_SIZE = 50
+# SMS whose text is a secret (a sign-in code): the list names them but does not show what they said.
+SECRET_TEMPLATES = frozenset({"verification_code"})
+OUTBOX_STATUS_LABELS = {"incident": "故障", "pending": "重试中", "done": "已完成", "cancelled": "已取消"}
+
+
+def roles_required(*roles: str) -> Callable:
+    """Let only signed-in users of `roles` in; everyone else gets 403."""
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.account.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _account() -> UserModel:
+    return current_user.account
+
+
+def _page_number() -> int:
+    value = request.args.get("page", "")
+    return max(int(value), 1) if value.isascii() and value.isdigit() and len(value) < 7 else 1
+
+
+def _search_arg(name: str) -> str:
+    return (request.args.get(name) or "").strip()[:SEARCH_MAX_LENGTH]
+
+
+@dataclass
+class Pager:
+    """Where a paginated list is: its page, size and total."""
+
+    page: int
+    total: int
+    size: int = PAGE_SIZE
+
+    @property
+    def offset(self) -> int:
+        """Return the number of rows before this page."""
+        return (self.page - 1) * self.size
+
+    @property
+    def has_next(self) -> bool:
+        """Return whether a later page exists."""
+        return self.page * self.size < self.total
+
+
+@bp.get("/")
+@login_required
+def index():
+    """Send each administrative role to its first page."""
+    role = _account().role
+    if role == SYSTEM_ADMIN:
+        return redirect(url_for("admin.staff_list"))
+    if role in CASE_READERS:
+        return redirect(url_for("admin.case_search"))
+    abort(403)
+
+
+# -- staff accounts ------------------------------------------------------------------------------------------------
+
+
+def _staff_page(form, status: int = 200):
+    search = _search_arg("search")
+    pager = Pager(_page_number(), 0)
+    rows, pager.total = accounts.list_staff(db.session, STAFF_ROLES, search or None, offset=pager.offset,
+                                            limit=pager.size)
+    return render_template("admin/staff.html", rows=rows, pager=pager, search=search, form=form,
+                           roles=STAFF_ROLE_LABELS, place=place, me=_account().id), status
+
+
+@bp.get("/staff")
+@roles_required(SYSTEM_ADMIN)
+def staff_list():
+    """List the staff accounts, searchable by name or phone, with the form for a new one."""
+    return _staff_page(staff_form(STAFF_ROLE_LABELS)())
+
+
+@bp.post("/staff")
+@roles_required(SYSTEM_ADMIN)
+def staff_create():
+    """Create a staff account after the same checks as `flask users create-staff`."""
+    form = staff_form(STAFF_ROLE_LABELS)()
+    if form.validate_on_submit():
+        problems = accounts.staff_account_problems(
+            db.session, phone=form.phone.data, name=form.name.data, role=form.role.data,
+            division_code=form.division_code.data, password=form.password.data, roles=STAFF_ROLE_LABELS,
+            division_lengths=ROLE_DIVISION_LENGTH)
+        for field, message in problems.items():
+            form[field].errors = [*form[field].errors, message]
+        if not problems:
+            user = accounts.create_user(db.session, phone=form.phone.data, name=form.name.data, role=form.role.data,
+                                        password=form.password.data, division_code=form.division_code.data)
+            flash(f"已创建工作人员账号：{user.name}（{ROLES[user.role]}，{place(user.division_code)}），"
+                  f"手机号码 {user.phone}", "success")
+            return redirect(url_for("admin.staff_list"))
+    flash("账号未创建，请按提示修改后重新提交", "error")
+    return _staff_page(form)
+
+
+def _staff_account(user_id: int) -> UserModel:
+    user = db.session.get(UserModel, user_id)
+    if user is None or user.role not in STAFF_ROLES:
+        abort(404)
+    return user
+
+
+def _back_to_staff() -> str:
+    target = request.form.get("back") or ""
+    return target if target.startswith("/admin/staff") and "//" not in target else url_for("admin.staff_list")
+
+
+@bp.post("/staff/<int:user_id>/deactivate")
+@roles_required(SYSTEM_ADMIN)
+def staff_deactivate(user_id: int):
+    """Deactivate a staff account (audited); its sessions end at their next request."""
+    user = _staff_account(user_id)
+    if user.id == _account().id:
+        flash("不能停用自己的账号", "error")
+    elif accounts.set_active(db.session, user, False, _account().actor):
+        flash(f"已停用账号：{user.name}（{user.phone}）", "success")
+    else:
+        flash(f"账号 {user.name} 已是停用状态", "warning")
+    return redirect(_back_to_staff())
+
+
+@bp.post("/staff/<int:user_id>/activate")
+@roles_required(SYSTEM_ADMIN)
+def staff_activate(user_id: int):
+    """Activate a staff account again (audited)."""
+    user = _staff_account(user_id)
+    if accounts.set_active(db.session, user, True, _account().actor):
+        flash(f"已启用账号：{user.name}（{user.phone}）", "success")
+    else:
+        flash(f"账号 {user.name} 已是启用状态", "warning")
+    return redirect(_back_to_staff())
+
+
+# -- message outbox ------------------------------------------------------------------------------------------------
+
+
+@bp.get("/messages")
+@roles_required(SYSTEM_ADMIN)
+def messages():
+    """Show the SMS sent, newest first, and the service tasks that failed or keep failing."""
+    session = db.session
+    pager = Pager(_page_number(), session.scalar(select(func.count()).select_from(SmsMessageModel)) or 0)
+    sent = session.scalars(select(SmsMessageModel).order_by(SmsMessageModel.created_at.desc(),
+                                                            SmsMessageModel.id.desc())
+                           .offset(pager.offset).limit(pager.size)).all()
+    failing = session.execute(
+        select(OutboxModel, CaseModel.case_number)
+        .outerjoin(CaseModel, CaseModel.instance_id == OutboxModel.instance_id)
+        .where(or_(OutboxModel.status == "incident",
+                   (OutboxModel.status == "pending") & (OutboxModel.attempts > 0)))
+        .order_by(OutboxModel.status, OutboxModel.id.desc())
+    ).all()
+    return render_template("admin/messages.html", sent=sent, pager=pager, failing=failing,
+                           status_labels=OUTBOX_STATUS_LABELS, secret_templates=SECRET_TEMPLATES)
+
+
+@bp.post("/messages/outbox/<int:outbox_id>/retry")
+@roles_required(SYSTEM_ADMIN)
+def retry_outbox(outbox_id: int):
+    """Send a service task that became an incident back to the outbox; it runs again after this commit."""
+    row = db.session.get(OutboxModel, outbox_id)
+    if row is None:
+        abort(404)
+    try:
+        RUNTIME.retry_incident(db.session, outbox_id, _account().actor)
+    except TaskConflict as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.messages"))
+    flash(f"已重新提交服务任务 {row.bpmn_id}（{row.operator}），系统将立即重试", "success")
+    return redirect(url_for("admin.messages"))
+
+
+# -- read-only case views ------------------------------------------------------------------------------------------
+
+
+def _may_read(account: UserModel, case: CaseModel) -> bool:
+    return account.role in CASE_READERS and (contains(account.division_code, case.hukou_division)
+                                             or contains(account.division_code, case.residence_division))
+
+
+def _valid_number(number: str) -> bool:
+    return 0 < len(number) <= 20 and number.isascii() and number.isdigit()
+
+
+@bp.get("/cases")
+@roles_required(*CASE_READERS)
+def case_search():
+    """Find a case by its number, and list the newest cases of the reader's division."""
+    account = _account()
+    number = _search_arg("number")
+    if number:
+        case = cases.get_case(db.session, number) if _valid_number(number) else None
+        if case is not None and _may_read(account, case):
+            return redirect(url_for("admin.case_view", case_number=case.case_number))
+        # An existing case outside the division gets the same answer as none: numbers are not probed here.
+        flash(f"未找到受理编号为 {number} 的案件，或该案件不在您的管辖范围内", "warning")
+    prefix = account.division_code or ""
+    ours = or_(CaseModel.hukou_division.startswith(prefix, autoescape=True),
+               CaseModel.residence_division.startswith(prefix, autoescape=True))
+    pager = Pager(_page_number(), 0)
+    rows = []
+    if prefix:  # a reader without a division reads nothing
+        pager.total = db.session.scalar(select(func.count()).select_from(CaseModel).where(ours)) or 0
+        rows = db.session.scalars(select(CaseModel).where(ours).order_by(
+            CaseModel.submitted_at.desc(), CaseModel.id.desc()).offset(pager.offset).limit(pager.size)).all()
+    return render_template("admin/cases.html", rows=rows, pager=pager, number=number,
+                           division=place(account.division_code))
+
+
+@bp.get("/cases/<case_number>")
+@roles_required(*CASE_READERS)
+def case_view(case_number: str):
+    """Show a case of the reader's division: status, results, open tasks, history and diagram; the phone masked."""
+    case = cases.get_case(db.session, case_number) if _valid_number(case_number) else None
+    if case is None:
+        abort(404)
+    if not _may_read(_account(), case):
+        abort(403)
+    return render_template("admin/case.html", case=case, open_tasks=open_tasks(db.session, case), roles=ROLES,
+                           **case_facts(case).as_context())

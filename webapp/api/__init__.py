@@ -1,5 +1,124 @@
-"""The JSON API for staff apps under /api/v1 (token authentication)."""
+"""The JSON API for staff apps under /api/v1: bearer-token authentication, JSON errors, the routing table.
 
-from flask import Blueprint
+Requests authenticate with `Authorization: Bearer <secret>` (services.api_tokens), never with the session cookie,
+so the blueprint is exempt from CSRF protection: a browser cannot be made to send someone's token. Every error,
+including unknown paths and wrong methods under /api/v1, is a JSON object (webapp.api.errors), never an HTML page.
+"""
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+from flask import Blueprint, g, request, session
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from engine.errors import EngineError, NotFound, TaskConflict
+from processes.casework import CaseworkError, Forbidden
+from processes.roles import STAFF_ROLES
+from services import api_tokens
+from services.db import db
+from webapp.api import tasks
+from webapp.api.errors import ApiError, error_response
+from webapp.api.openapi import DOCUMENT, SERVER_PREFIX
+from webapp.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix=SERVER_PREFIX)
+csrf.exempt(bp)
+
+NO_BEARER = "缺少访问令牌，请在 Authorization 头中提供 Bearer 令牌"
+BAD_BEARER = "访问令牌无效、已过期或已被撤销"
+STAFF_ONLY = "接口仅供工作人员使用"
+
+# The routing table; the OpenAPI document describes each of these (tests check both ways).
+bp.add_url_rule("/tasks", view_func=tasks.list_tasks, methods=["GET"])
+bp.add_url_rule("/tasks/claim", view_func=tasks.claim_tasks, methods=["POST"])
+bp.add_url_rule("/tasks/<int:task_id>", view_func=tasks.get_task, methods=["GET"])
+bp.add_url_rule("/tasks/<int:task_id>/claim", view_func=tasks.claim_task, methods=["POST"])
+bp.add_url_rule("/tasks/<int:task_id>/release", view_func=tasks.release_task, methods=["POST"])
+bp.add_url_rule("/tasks/<int:task_id>/complete", view_func=tasks.complete_task, methods=["POST"])
+
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    """Return the OpenAPI 3.1 document of this API (public: it holds no data)."""
+    return DOCUMENT
+
+
+def _is_api_path(path: str) -> bool:
+    return path == SERVER_PREFIX or path.startswith(SERVER_PREFIX + "/")
+
+
+@bp.before_app_request
+def _routing_errors_as_json() -> ResponseReturnValue | None:
+    """Answer an unknown path or a wrong method under /api/v1 in JSON (the app's error pages are HTML)."""
+    exc = request.routing_exception
+    if exc is None or not _is_api_path(request.path) or not isinstance(exc, HTTPException) or (exc.code or 0) < 400:
+        return None
+    headers = {"Allow": ", ".join(sorted(exc.valid_methods or []))} if isinstance(exc, MethodNotAllowed) else None
+    return error_response(exc.code or 404, headers=headers)
+
+
+@bp.before_request
+def _authenticate() -> None:
+    """Find the staff account behind the bearer token, or refuse the request with 401 (403 for a non-staff one)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        raise ApiError(401, NO_BEARER, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+    scheme, _, secret = header.partition(" ")
+    user = api_tokens.user_for_token(db.session, secret.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        raise ApiError(401, BAD_BEARER, headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'})
+    if user.role not in STAFF_ROLES:
+        raise ApiError(403, STAFF_ONLY)
+    g.api_user = user
+
+
+@bp.after_request
+def _stateless(response):
+    """Keep API answers (case data) out of shared caches, and set no session cookie (the API does not use one)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    session.clear()
+    session.modified = False  # neither written nor deleted: a browser's own session cookie stays as it was
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> ResponseReturnValue:
+    return error_response(exc.status, exc.message, fields=exc.fields, headers=exc.headers)
+
+
+@bp.errorhandler(Forbidden)
+def _forbidden(exc: Forbidden) -> ResponseReturnValue:
+    return error_response(403, str(exc))
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc: NotFound) -> ResponseReturnValue:
+    return error_response(404, str(exc))
+
+
+@bp.errorhandler(TaskConflict)
+def _conflict(exc: TaskConflict) -> ResponseReturnValue:
+    return error_response(409, str(exc))
+
+
+@bp.errorhandler(CaseworkError)
+def _refused(exc: CaseworkError) -> ResponseReturnValue:
+    """A request the rules refuse (an unknown view, a bad filter): bad input."""
+    return error_response(400, str(exc))
+
+
+@bp.errorhandler(EngineError)
+def _engine_error(exc: EngineError) -> ResponseReturnValue:
+    """Any other engine refusal: the case is not in a state that allows the request."""
+    return error_response(409, str(exc))
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    """Werkzeug's errors (body too large, bad request, server error) in JSON; a server error rolls back first."""
+    code = exc.code or 500
+    if code >= 500:
+        db.session.rollback()
+    return error_response(code)

@@ -9,30 +9,21 @@ from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup
-from sqlalchemy import select
 
 from engine.errors import EngineError, NotFound, TaskConflict
 from engine.models import AuditEventModel, HumanTaskModel
-from engine.svg import render_svg
 from forms.tasks import decision_form
 from processes import casework, inbox
 from processes.casework import CaseworkError, Forbidden
 from processes.forms import FORMS
 from processes.jurisdiction import may_act
-from processes.runtime import RUNTIME
-from services import cases, divisions
+from services import cases
 from services.accounts import UserModel
 from services.cases import CASE_TYPES
 from services.db import db
+from webapp.casepage import case_facts
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates", static_folder="static")
-
-AUDIT_LABELS = {
-    "started": "提交申请", "task_completed": "办理", "service_done": "系统处理", "service_failed": "系统处理失败",
-    "incident": "故障", "incident_retried": "重试", "timer_fired": "超期提醒", "completed": "办结", "error": "出错",
-    "task_claimed": "认领", "task_released": "退回待办", "task_reassigned": "转派", "pii_viewed": "查看完整信息",
-}
 
 
 def staff_required(view):
@@ -150,38 +141,12 @@ def _visible_task(task_id: int) -> HumanTaskModel:
     return task
 
 
-def _place(code: str | None) -> str:
-    try:
-        return divisions.full_name(db.session, code) if code else ""
-    except LookupError:
-        return code or ""
-
-
 def _page(task: HumanTaskModel, form, revealed: bool = False):
     case = cases.get_case(db.session, task.business_key or "")
     if case is None:
         abort(404)
-    related = db.session.scalars(select(HumanTaskModel).where(
-        HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)).all()
-    events = db.session.scalars(select(AuditEventModel).where(
-        AuditEventModel.instance_id == task.instance_id).order_by(AuditEventModel.id)).all()
-    names = {f"user:{u.id}": u.name for u in db.session.scalars(select(UserModel).where(
-        UserModel.id.in_({int(e.actor[5:]) for e in events if e.actor.startswith("user:") and e.actor[5:].isdigit()})))}
-    definition_xml = task.instance.definition.xml
-    states = RUNTIME.element_states(db.session, task.instance_id)
-    diagram = Markup(render_svg(definition_xml, states))  # noqa: S704 - render_svg escapes every name it draws
-    form_of_step = {t.bpmn_id: t.form_key for t in related}
-    decided = [(v, _decision_label(form_of_step.get(v.step), v.decision))
-               for v in cases.verifications(db.session, case)]
-    return render_template(
-        "staff/task.html", task=task, case=case, form=form, related=related, events=events, names=names,
-        labels=AUDIT_LABELS, diagram=diagram, revealed=revealed, decided=decided, place=_place, me=_account().actor,
-    )
-
-
-def _decision_label(form_key: str | None, decision: str) -> str:
-    spec = FORMS.get(form_key or "")
-    return spec.decisions.get(decision, decision) if spec else decision
+    return render_template("staff/task.html", task=task, case=case, form=form, revealed=revealed,
+                           me=_account().actor, **case_facts(case).as_context())
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])

@@ -1,0 +1,282 @@
+"""The OpenAPI 3.1 description of the staff API, kept here as one dict and served at /api/v1/openapi.json.
+
+Every route of the blueprint must appear here and every operation here is exercised by tests/webapp/test_api.py,
+which also checks each response it receives against the schema documented for its status.
+"""
+
+from typing import Any
+
+from forms.tasks import REASON_MAX_LENGTH
+from processes.inbox import DEFAULT_PAGE_SIZE, MAX_BULK_CLAIM, MAX_PAGE_SIZE, MAX_SEARCH_LENGTH, VIEWS
+from webapp.api.errors import CODES, MESSAGES
+
+SERVER_PREFIX = "/api/v1"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema_type: str, **extra: Any) -> dict[str, Any]:
+    return {"type": [schema_type, "null"], **extra}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
+
+
+TIMESTAMP = _nullable("string", format="date-time", description="UTC, ISO 8601")
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "description": "任务编号",
+           "schema": {"type": "integer", "minimum": 1}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"], "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "enum": sorted(set(CODES.values()) | {"error"})},
+                "message": {"type": "string", "description": "给用户看的中文说明"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                           "description": "按字段给出的问题（校验错误）"},
+            },
+        }},
+    },
+    "Division": {
+        "type": ["object", "null"], "required": ["code", "name"], "additionalProperties": False,
+        "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
+    },
+    "TaskSummary": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "name", "form_key", "bpmn_id", "case_number", "case_type", "case_type_label",
+                     "woman_name", "man_name", "case_status", "division_code", "status", "due_at", "overdue",
+                     "claimed_by", "claimed_by_me", "claimed_at", "created_at", "completed_at"],
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "form_key": _nullable("string"),
+            "bpmn_id": {"type": "string"}, "case_number": _nullable("string"), "case_type": _nullable("string"),
+            "case_type_label": _nullable("string"), "woman_name": _nullable("string"),
+            "man_name": _nullable("string"), "case_status": _nullable("string"),
+            "division_code": _nullable("string"), "status": {"type": "string", "enum": ["open", "completed",
+                                                                                        "cancelled"]},
+            "due_at": TIMESTAMP, "overdue": {"type": "boolean"},
+            "claimed_by": _nullable("string", description="认领人（如 user:12）"), "claimed_by_me": {"type": "boolean"},
+            "claimed_at": TIMESTAMP, "created_at": TIMESTAMP, "completed_at": TIMESTAMP,
+        },
+    },
+    "Task": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "name", "form_key", "bpmn_id", "case_number", "role", "role_label", "division",
+                     "status", "due_at", "overdue", "claimed_by", "claimed_by_name", "claimed_by_me", "claimed_at",
+                     "completed_by", "completed_by_name", "completed_at", "created_at"],
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "form_key": _nullable("string"),
+            "bpmn_id": {"type": "string"}, "case_number": _nullable("string"), "role": {"type": "string"},
+            "role_label": {"type": "string"}, "division": _ref("Division"),
+            "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
+            "due_at": TIMESTAMP, "overdue": {"type": "boolean"}, "claimed_by": _nullable("string"),
+            "claimed_by_name": _nullable("string"), "claimed_by_me": {"type": "boolean"}, "claimed_at": TIMESTAMP,
+            "completed_by": _nullable("string"), "completed_by_name": _nullable("string"),
+            "completed_at": TIMESTAMP, "created_at": TIMESTAMP,
+        },
+    },
+    "CaseSummary": {
+        "type": "object", "additionalProperties": False,
+        "required": ["case_number", "case_type", "case_type_label", "status", "woman_name", "man_name",
+                     "contact_phone", "hukou_division", "residence_division", "submitted_at", "status_changed_at",
+                     "decisions"],
+        "properties": {
+            "case_number": {"type": "string"}, "case_type": {"type": "string"},
+            "case_type_label": {"type": "string"}, "status": {"type": "string", "description": "如 办理中、登记成功"},
+            "woman_name": {"type": "string"}, "man_name": {"type": "string"},
+            "contact_phone": {"type": "string", "description": "已脱敏，如 138****0001"},
+            "hukou_division": _ref("Division"), "residence_division": _ref("Division"),
+            "submitted_at": TIMESTAMP, "status_changed_at": TIMESTAMP,
+            "decisions": {"type": "array", "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["step", "step_name", "decision", "decision_label", "reason", "office_division", "at"],
+                "properties": {
+                    "step": {"type": "string"}, "step_name": {"type": "string"}, "decision": {"type": "string"},
+                    "decision_label": {"type": "string"}, "reason": {"type": "string"},
+                    "office_division": _nullable("string"), "at": TIMESTAMP,
+                },
+            }},
+        },
+    },
+    "FormSchema": {
+        "type": ["object", "null"], "additionalProperties": False, "required": ["form_key", "title", "fields"],
+        "properties": {
+            "form_key": {"type": "string"}, "title": {"type": "string"},
+            "fields": {"type": "array", "items": {
+                "type": "object", "required": ["name", "label", "type", "required"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "enum": ["decision", "reason"]}, "label": {"type": "string"},
+                    "type": {"type": "string", "enum": ["choice", "text"]}, "required": {"type": "boolean"},
+                    "max_length": {"type": "integer"},
+                    "choices": {"type": "array", "items": {
+                        "type": "object", "required": ["value", "label"], "additionalProperties": False,
+                        "properties": {"value": {"type": "string"}, "label": {"type": "string"}}}},
+                    "required_when": {"type": "object", "description": "当这些字段取这些值时必填",
+                                      "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                },
+            }},
+        },
+    },
+    "TaskList": {
+        "type": "object", "additionalProperties": False,
+        "required": ["view", "view_label", "items", "total", "page", "page_size", "pages", "counts"],
+        "properties": {
+            "view": {"type": "string", "enum": list(VIEWS)}, "view_label": {"type": "string"},
+            "items": {"type": "array", "items": _ref("TaskSummary")},
+            "total": {"type": "integer", "description": "该视图的任务总数"}, "page": {"type": "integer"},
+            "page_size": {"type": "integer"}, "pages": {"type": "integer"},
+            "counts": {"type": "object", "required": list(VIEWS), "additionalProperties": False,
+                       "properties": {view: {"type": "integer"} for view in VIEWS}},
+        },
+    },
+    "TaskDetail": {
+        "type": "object", "additionalProperties": False, "required": ["task", "case", "form"],
+        "properties": {"task": _ref("Task"), "case": {"anyOf": [_ref("CaseSummary"), {"type": "null"}]},
+                       "form": _ref("FormSchema")},
+    },
+    "TaskResult": {
+        "type": "object", "additionalProperties": False, "required": ["task"],
+        "properties": {"task": _ref("Task")},
+    },
+    "BulkClaimRequest": {
+        "type": "object", "additionalProperties": False, "required": ["task_ids"],
+        "properties": {"task_ids": {"type": "array", "minItems": 1, "maxItems": MAX_BULK_CLAIM,
+                                    "items": {"type": "integer", "minimum": 1}}},
+    },
+    "BulkClaimResult": {
+        "type": "object", "additionalProperties": False, "required": ["requested", "claimed", "claimed_task_ids"],
+        "properties": {
+            "requested": {"type": "integer", "description": "请求认领的任务数（去重后）"},
+            "claimed": {"type": "integer", "description": "本次新认领的任务数"},
+            "claimed_task_ids": {"type": "array", "items": {"type": "integer"},
+                                 "description": "其中现由本人认领的任务"},
+        },
+    },
+    "CompleteRequest": {
+        "type": "object", "additionalProperties": False, "required": ["decision"],
+        "properties": {
+            "decision": {"type": "string", "description": "表单的一个办理结果（见任务的 form.fields）"},
+            "reason": {"type": ["string", "null"], "maxLength": REASON_MAX_LENGTH,
+                       "description": "意见或原因；部分办理结果必须填写（required_when）"},
+        },
+    },
+    "CompleteResult": {
+        "type": "object", "additionalProperties": False, "required": ["task", "case", "message"],
+        "properties": {
+            "task": _ref("Task"),
+            "case": {"type": "object", "additionalProperties": False,
+                     "required": ["case_number", "status", "status_changed_at"],
+                     "properties": {"case_number": {"type": "string"},
+                                    "status": {"type": "string", "description": "办理后的案件状态"},
+                                    "status_changed_at": TIMESTAMP}},
+            "message": {"type": "string"},
+        },
+    },
+}
+
+ERROR_DESCRIPTIONS = {
+    400: "请求格式错误（非 JSON、类型不符、参数无效）",
+    401: "缺少访问令牌，或令牌无效、已过期、已撤销（仅限工作人员账号的令牌）",
+    403: "无权操作（不在本人辖区或角色之外）",
+    404: "任务不存在",
+    409: "冲突：任务已经办理完毕、已取消或已由他人认领",
+    422: "校验未通过，fields 按字段给出问题",
+}
+
+RESPONSES = {
+    f"E{status}": {
+        **_json(_ref("Error"), f"{ERROR_DESCRIPTIONS[status]}（{MESSAGES[status]}）"),
+        **({"headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}}}
+           if status == 401 else {}),
+    }
+    for status in ERROR_DESCRIPTIONS
+}
+
+JSON_BODY_NOTE = "请求体须为 JSON 对象（Content-Type: application/json），不得包含未列出的字段。"
+
+PATHS: dict[str, Any] = {
+    "/tasks": {"get": {
+        "operationId": "listTasks", "tags": ["tasks"], "summary": "待办列表（与工作台收件箱相同的任务）",
+        "parameters": [
+            {"name": "view", "in": "query", "schema": {"type": "string", "enum": list(VIEWS), "default": "todo"},
+             "description": "、".join(f"{key}（{label}）" for key, label in VIEWS.items())},
+            {"name": "case_type", "in": "query", "schema": {"type": "string"}, "description": "申请类型"},
+            {"name": "case_status", "in": "query", "schema": {"type": "string"}, "description": "案件状态"},
+            {"name": "division", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"},
+             "description": "本人辖区内的区划代码（2、4、6、9或12位）"},
+            {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date"},
+             "description": "期限不晚于该日（中国时间）"},
+            {"name": "search", "in": "query", "schema": {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
+             "description": "受理编号（或其开头）或姓名的一部分"},
+            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+            {"name": "page_size", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}},
+        ],
+        "responses": {"200": _json(_ref("TaskList"), "一页任务及各视图的数量"), **_errors(400, 401, 403)},
+    }},
+    "/tasks/claim": {"post": {
+        "operationId": "claimTasks", "tags": ["tasks"], "summary": "批量认领",
+        "description": "认领其中仍未被认领、本人可办理的任务；其余跳过。" + JSON_BODY_NOTE,
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": _ref("BulkClaimRequest")}}},
+        "responses": {"200": _json(_ref("BulkClaimResult"), "认领结果"), **_errors(400, 401, 422)},
+    }},
+    "/tasks/{task_id}": {"get": {
+        "operationId": "getTask", "tags": ["tasks"], "summary": "任务详情、案件摘要（电话已脱敏）和表单结构",
+        "parameters": [TASK_ID],
+        "responses": {"200": _json(_ref("TaskDetail"), "任务"), **_errors(401, 403, 404)},
+    }},
+    "/tasks/{task_id}/claim": {"post": {
+        "operationId": "claimTask", "tags": ["tasks"], "summary": "认领任务", "parameters": [TASK_ID],
+        "responses": {"200": _json(_ref("TaskResult"), "已认领（本人已认领时不变）"), **_errors(401, 403, 404, 409)},
+    }},
+    "/tasks/{task_id}/release": {"post": {
+        "operationId": "releaseTask", "tags": ["tasks"], "summary": "释放本人认领的任务", "parameters": [TASK_ID],
+        "responses": {"200": _json(_ref("TaskResult"), "已退回待办"), **_errors(401, 403, 404, 409)},
+    }},
+    "/tasks/{task_id}/complete": {"post": {
+        "operationId": "completeTask", "tags": ["tasks"], "summary": "办理任务：提交办理结果并推进案件",
+        "description": "办理结果按任务表单校验（422 给出字段问题）；已办理完毕的任务返回 409。" + JSON_BODY_NOTE,
+        "parameters": [TASK_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CompleteRequest")}}},
+        "responses": {"200": _json(_ref("CompleteResult"), "已办理；含案件的新状态"),
+                      **_errors(400, 401, 403, 404, 409, 422)},
+    }},
+    "/openapi.json": {"get": {
+        "operationId": "getOpenApi", "tags": ["meta"], "summary": "本接口说明（OpenAPI 3.1）",
+        "security": [],
+        "responses": {"200": {"description": "OpenAPI 文档", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["openapi", "paths"]}}}}},
+    }},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "生育登记服务信息系统 工作人员接口",
+        "version": "1.0.0",
+        "description": (
+            "供工作人员应用使用的 JSON 接口。每个请求在 Authorization 头中携带 `Bearer <令牌>`；令牌由管理员用 "
+            "`flask users token` 为工作人员账号签发。错误均为 {\"error\": {\"code\", \"message\", \"fields\"}}。"
+        ),
+    },
+    "servers": [{"url": SERVER_PREFIX}],
+    "security": [{"bearerAuth": []}],
+    "tags": [{"name": "tasks", "description": "待办任务"}, {"name": "meta", "description": "接口说明"}],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "brt_…",
+                                           "description": "工作人员的接口令牌"}},
+        "schemas": SCHEMAS,
+        "responses": RESPONSES,
+    },
+}

@@ -1,0 +1,260 @@
+"""The task endpoints: the inbox, one task with its case and form schema, claiming, releasing and completing.
+
+They call the same use cases as the HTML workbench (processes.inbox, processes.casework), so visibility, claims,
+conflicts and the audit trail are the same whichever way a staff member works.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g, request
+from sqlalchemy import select
+
+from engine.errors import NotFound, TaskConflict
+from engine.models import HumanTaskModel
+from forms.tasks import REASON_MAX_LENGTH
+from processes import casework, inbox
+from processes.casework import CaseworkError, Forbidden
+from processes.forms import FORMS, FormSpec
+from processes.jurisdiction import may_act
+from processes.roles import ROLES
+from services import cases, divisions
+from services.accounts import UserModel
+from services.cases import CaseModel
+from services.db import db
+from webapp.api.errors import ApiError
+from webapp.api.payload import MAX_ID, date_arg, id_list, int_arg, json_object, optional_string, str_arg
+from webapp.filters import mask_phone
+
+TASK_NOT_FOUND = "任务不存在"
+
+
+def _me() -> UserModel:
+    return g.api_user
+
+
+def _time(moment: datetime | None) -> str | None:
+    """Return a timestamp as ISO 8601 in UTC (`…Z`)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _division(code: str | None) -> dict[str, str] | None:
+    if not code:
+        return None
+    try:
+        name = divisions.full_name(db.session, code)
+    except LookupError:
+        name = code
+    return {"code": code, "name": name}
+
+
+# -- representations ----------------------------------------------------------------------------------------------
+
+
+def _row_json(row: inbox.InboxRow, me: UserModel) -> dict[str, Any]:
+    return {
+        "id": row.task_id, "name": row.name, "form_key": row.form_key, "bpmn_id": row.bpmn_id,
+        "case_number": row.case_number, "case_type": row.case_type, "case_type_label": row.case_type_label,
+        "woman_name": row.woman_name, "man_name": row.man_name, "case_status": row.case_status,
+        "division_code": row.division_code, "status": row.status, "due_at": _time(row.due_at),
+        "overdue": row.overdue, "claimed_by": row.claimed_by, "claimed_by_me": row.claimed_by == me.actor,
+        "claimed_at": _time(row.claimed_at), "created_at": _time(row.created_at),
+        "completed_at": _time(row.completed_at),
+    }
+
+
+def _names(actors: set[str | None]) -> dict[str, str]:
+    """Return the names of the users behind actors such as `user:12`."""
+    ids = {int(a[5:]) for a in actors if a and a.startswith("user:") and a[5:].isdigit() and len(a) < 16}
+    if not ids:
+        return {}
+    return {u.actor: u.name for u in db.session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
+
+
+def task_json(task: HumanTaskModel, me: UserModel) -> dict[str, Any]:
+    """Return the JSON of one task row."""
+    names = _names({task.claimed_by, task.completed_by})
+    overdue = task.status == "open" and task.due_at is not None and task.due_at < datetime.now(UTC)
+    return {
+        "id": task.id, "name": task.name, "form_key": task.form_key, "bpmn_id": task.bpmn_id,
+        "case_number": task.business_key, "role": task.role, "role_label": ROLES.get(task.role, task.role),
+        "division": _division(task.division_code), "status": task.status, "due_at": _time(task.due_at),
+        "overdue": overdue, "claimed_by": task.claimed_by, "claimed_by_name": names.get(task.claimed_by or ""),
+        "claimed_by_me": task.claimed_by == me.actor, "claimed_at": _time(task.claimed_at),
+        "completed_by": task.completed_by, "completed_by_name": names.get(task.completed_by or ""),
+        "completed_at": _time(task.completed_at), "created_at": _time(task.created_at),
+    }
+
+
+def _decision_label(form_key: str | None, decision: str) -> str:
+    spec = FORMS.get(form_key or "")
+    return spec.decisions.get(decision, decision) if spec else decision
+
+
+def case_json(case: CaseModel) -> dict[str, Any]:
+    """Return the summary of a case a task belongs to; the contact phone is masked."""
+    form_of_step = {row.bpmn_id: row.form_key for row in db.session.execute(
+        select(HumanTaskModel.bpmn_id, HumanTaskModel.form_key).where(
+            HumanTaskModel.business_key == case.case_number))}
+    return {
+        "case_number": case.case_number, "case_type": case.case_type, "case_type_label": case.type_label,
+        "status": case.status, "woman_name": case.woman_name, "man_name": case.man_name,
+        "contact_phone": mask_phone(case.contact_phone), "hukou_division": _division(case.hukou_division),
+        "residence_division": _division(case.residence_division), "submitted_at": _time(case.submitted_at),
+        "status_changed_at": _time(case.status_changed_at),
+        "decisions": [
+            {"step": v.step, "step_name": v.step_name, "decision": v.decision,
+             "decision_label": _decision_label(form_of_step.get(v.step), v.decision), "reason": v.reason,
+             "office_division": v.office_division, "at": _time(v.at)}
+            for v in cases.verifications(db.session, case)
+        ],
+    }
+
+
+def form_schema(form_key: str | None) -> dict[str, Any] | None:
+    """Return the schema of a task form (processes.forms.FORMS) for clients to draw and validate, None if none."""
+    spec = FORMS.get(form_key or "")
+    if spec is None:
+        return None
+    reason: dict[str, Any] = {"name": "reason", "label": "意见或原因", "type": "text", "required": False,
+                              "max_length": REASON_MAX_LENGTH}
+    needs_reason = [value for value in spec.decisions if value in spec.reason_required_for]
+    if needs_reason:
+        reason["required_when"] = {"decision": needs_reason}
+    return {
+        "form_key": form_key, "title": spec.title,
+        "fields": [
+            {"name": "decision", "label": "办理结果", "type": "choice", "required": True,
+             "choices": [{"value": value, "label": label} for value, label in spec.decisions.items()]},
+            reason,
+        ],
+    }
+
+
+# -- lookups ------------------------------------------------------------------------------------------------------
+
+
+def _task(task_id: int) -> HumanTaskModel:
+    """Return a task row or raise 404 (ids beyond the column's range are unknown, not database errors)."""
+    task = db.session.get(HumanTaskModel, task_id) if task_id <= MAX_ID else None
+    if task is None:
+        raise NotFound(TASK_NOT_FOUND)
+    return task
+
+
+def _visible_task(task_id: int) -> HumanTaskModel:
+    """Return a task the user may act on or has completed, as the workbench's task page does; else 403."""
+    task = _task(task_id)
+    me = _me()
+    if not (may_act(me.role, me.division_code, task.role, task.division_code) or task.completed_by == me.actor):
+        raise Forbidden("您无权查看或办理该任务")
+    return task
+
+
+# -- endpoints ----------------------------------------------------------------------------------------------------
+
+
+def list_tasks():
+    """Return one page of an inbox view with the counts of every view (the rows of the HTML inbox)."""
+    args = request.args
+    query = inbox.InboxQuery(
+        view=args.get("view") or "todo", case_type=str_arg(args, "case_type"),
+        case_status=str_arg(args, "case_status"), division=str_arg(args, "division"),
+        due_before=date_arg(args, "due_before"), search=str_arg(args, "search"), page=int_arg(args, "page", 1),
+        page_size=int_arg(args, "page_size", inbox.DEFAULT_PAGE_SIZE),
+    )
+    me = _me()
+    page = inbox.inbox(db.session, me, query)
+    return {
+        "view": page.view, "view_label": page.label, "items": [_row_json(row, me) for row in page.rows],
+        "total": page.total, "page": page.page, "page_size": page.page_size, "pages": page.pages,
+        "counts": page.counts,
+    }
+
+
+def get_task(task_id: int):
+    """Return a task, the summary of its case and the schema of its form."""
+    task = _visible_task(task_id)
+    case = cases.get_case(db.session, task.business_key or "")
+    return {"task": task_json(task, _me()), "case": case_json(case) if case else None,
+            "form": form_schema(task.form_key)}
+
+
+def claim_task(task_id: int):
+    """Claim one task."""
+    me = _me()
+    if task_id > MAX_ID:
+        raise NotFound(TASK_NOT_FOUND)
+    task = inbox.claim(db.session, me, task_id)
+    return {"task": task_json(task, me)}
+
+
+def release_task(task_id: int):
+    """Give one's claim on a task back to the shared inbox."""
+    me = _me()
+    task = _task(task_id)
+    if not (may_act(me.role, me.division_code, task.role, task.division_code) or task.claimed_by == me.actor):
+        raise Forbidden("您无权释放该任务")
+    task = inbox.release(db.session, me, task_id)
+    return {"task": task_json(task, me)}
+
+
+def claim_tasks():
+    """Claim several tasks at once; those claimed meanwhile by others, closed or not the user's are skipped."""
+    body = json_object(request, {"task_ids"})
+    ids = id_list(body, "task_ids")
+    if not ids:
+        raise ApiError(422, "请先选择要认领的任务", fields={"task_ids": "至少包含一个任务编号"})
+    if len(set(ids)) > inbox.MAX_BULK_CLAIM:
+        raise ApiError(422, f"一次最多认领{inbox.MAX_BULK_CLAIM}项任务",
+                       fields={"task_ids": f"最多包含{inbox.MAX_BULK_CLAIM}个任务编号"})
+    me = _me()
+    claimed = inbox.bulk_claim(db.session, me, ids)
+    mine = db.session.scalars(select(HumanTaskModel.id).where(
+        HumanTaskModel.id.in_(set(ids)), HumanTaskModel.status == "open",
+        HumanTaskModel.claimed_by == me.actor).order_by(HumanTaskModel.id)).all()
+    return {"requested": len(set(ids)), "claimed": claimed, "claimed_task_ids": list(mine)}
+
+
+def _validate_decision(spec: FormSpec, decision: str | None, reason: str) -> dict[str, str]:
+    """Return the problems of a form result by field name (empty when it is acceptable)."""
+    problems: dict[str, str] = {}
+    choices = "、".join(f"{value}（{label}）" for value, label in spec.decisions.items())
+    if not decision:
+        problems["decision"] = f"请选择办理结果：{choices}"
+    elif decision not in spec.decisions:
+        problems["decision"] = f"未知的办理结果“{decision[:50]}”，可选：{choices}"
+    if len(reason) > REASON_MAX_LENGTH:
+        problems["reason"] = f"原因不能超过{REASON_MAX_LENGTH}字"
+    elif decision in spec.reason_required_for and not reason.strip():
+        problems["reason"] = f"选择「{spec.decisions[decision]}」时必须填写原因"
+    return problems
+
+
+def complete_task(task_id: int):
+    """Validate a decision against the task's form, record it and advance the case; return the case's new state."""
+    body = json_object(request, {"decision", "reason"})
+    decision = optional_string(body, "decision")
+    reason = optional_string(body, "reason") or ""
+    task = _visible_task(task_id)
+    spec = FORMS.get(task.form_key or "")
+    if spec is None:
+        raise TaskConflict("该任务没有可在线提交的表单")
+    problems = _validate_decision(spec, decision, reason)
+    if problems:
+        raise ApiError(422, next(iter(problems.values())), fields=problems)
+    me = _me()
+    try:
+        case = casework.decide(db.session, task.task_guid, me, decision or "", reason)
+    except (Forbidden, TaskConflict):
+        raise
+    except CaseworkError as exc:
+        raise ApiError(422, str(exc)) from exc
+    task = db.session.get(HumanTaskModel, task_id, populate_existing=True)
+    return {
+        "task": task_json(task, me),
+        "case": {"case_number": case.case_number, "status": case.status,
+                 "status_changed_at": _time(case.status_changed_at)},
+        "message": f"已提交：{task.name}「{spec.decisions[decision]}」（受理编号 {case.case_number}）",
+    }
+

@@ -1,0 +1,72 @@
+"""What a page about one case shows: its tasks, results, history and diagram (the staff task page, the admin view)."""
+
+from dataclasses import dataclass
+
+from markupsafe import Markup
+from sqlalchemy import select
+
+from engine.models import AuditEventModel, HumanTaskModel
+from engine.svg import render_svg
+from processes.forms import FORMS
+from processes.runtime import RUNTIME
+from services import cases, divisions
+from services.accounts import UserModel
+from services.cases import CaseModel, VerificationModel
+from services.db import db
+
+AUDIT_LABELS = {
+    "started": "提交申请", "task_completed": "办理", "service_done": "系统处理", "service_failed": "系统处理失败",
+    "incident": "故障", "incident_retried": "重试", "timer_fired": "超期提醒", "completed": "办结", "error": "出错",
+    "task_claimed": "认领", "task_released": "退回待办", "task_reassigned": "转派", "pii_viewed": "查看完整信息",
+}
+
+
+@dataclass
+class CaseFacts:
+    """The parts of a case page that do not depend on who looks or which task they came from."""
+
+    related: list[HumanTaskModel]
+    events: list[AuditEventModel]
+    names: dict[str, str]
+    diagram: Markup | None
+    decided: list[tuple[VerificationModel, str]]
+
+    def as_context(self) -> dict:
+        """Return the facts as template variables, with the audit labels and the place formatter."""
+        return {"related": self.related, "events": self.events, "names": self.names, "diagram": self.diagram,
+                "decided": self.decided, "labels": AUDIT_LABELS, "place": place}
+
+
+def place(code: str | None) -> str:
+    """Return a division's full name, or the code when it is unknown."""
+    try:
+        return divisions.full_name(db.session, code) if code else ""
+    except LookupError:
+        return code or ""
+
+
+def decision_label(form_key: str | None, decision: str) -> str:
+    """Return the Chinese label of a decision taken on a form."""
+    spec = FORMS.get(form_key or "")
+    return spec.decisions.get(decision, decision) if spec else decision
+
+
+def case_facts(case: CaseModel) -> CaseFacts:
+    """Read a case's tasks, results, audit trail (with the names of the people in it) and its drawn diagram."""
+    session = db.session
+    related = list(session.scalars(select(HumanTaskModel).where(
+        HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))
+    events: list[AuditEventModel] = []
+    diagram = None
+    if case.instance_id is not None:
+        events = list(session.scalars(select(AuditEventModel).where(
+            AuditEventModel.instance_id == case.instance_id).order_by(AuditEventModel.id)))
+        states = RUNTIME.element_states(session, case.instance_id)
+        diagram = Markup(render_svg(case.instance.definition.xml, states))  # noqa: S704 - render_svg escapes names
+    results = cases.verifications(session, case)
+    actors = [e.actor for e in events] + [v.actor for v in results]
+    ids = {int(a[5:]) for a in actors if a.startswith("user:") and a[5:].isdigit()}
+    names = {f"user:{u.id}": u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
+    form_of_step = {t.bpmn_id: t.form_key for t in related}
+    decided = [(v, decision_label(form_of_step.get(v.step), v.decision)) for v in results]
+    return CaseFacts(related=related, events=events, names=names, diagram=diagram, decided=decided)
