@@ -1,5 +1,6 @@
 """SMS to citizens and staff, through a provider; the default provider records messages in the database."""
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -40,11 +41,17 @@ class SmsMessageModel(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+log = logging.getLogger(__name__)
+
 SmsProvider = Callable[[Session, str, str], None]
 
 
 def record_provider(session: Session, phone: str, text: str) -> None:  # noqa: ARG001
-    """Deliver nothing: the message row written by `send_sms` is the delivery (embedded default, tests)."""
+    """Deliver nothing: the message row written by `send_sms` is the delivery (embedded default, tests).
+
+    The text is also logged, so that on the embedded default a demo user finds a sign-in code in the terminal.
+    """
+    log.info("短信 → %s：%s", phone, text)
 
 
 PROVIDERS: dict[str, SmsProvider] = {"record": record_provider}

@@ -1,5 +1,6 @@
 """The `flask` command group: init, db, processes, cases, divisions, holidays, users, tick, start."""
 
+import logging
 from pathlib import Path
 
 import click
@@ -188,6 +189,9 @@ def register_commands(app: Flask) -> None:
             click.echo(demo.load(db.session))
         _commit()
         db.session.remove()
+        # The recording SMS provider logs each message: demo staff read their sign-in code in this terminal.
+        logging.getLogger("services.notifications").setLevel(logging.INFO)
+        logging.getLogger("services.notifications").addHandler(logging.StreamHandler())
         if current_app.config["BACKGROUND"] == "inline" and current_app.config["TICK_SECONDS"]:
             background.start_scheduler(current_app.config["TICK_SECONDS"])
         click.echo(f"生育登记服务信息系统: http://{host}:{port}/")
