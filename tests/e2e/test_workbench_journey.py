@@ -9,6 +9,7 @@ shows: texts, rows, the counts on the tabs.
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from services.notifications import SmsMessageModel
@@ -20,10 +21,20 @@ pytestmark = pytest.mark.e2e
 NO_TASKS = {"待办": 0, "我已认领": 0, "已办": 0, "超期": 0}
 
 
+def inbox_loaded(page):
+    """Wait until the inbox that follows a click has loaded and return its tabs (`.all()` itself does not wait)."""
+    tabs = page.locator("ul.tabs a")
+    try:
+        tabs.first.wait_for(timeout=5000)
+    except PlaywrightTimeoutError:
+        raise AssertionError("no inbox tabs on this page:\n" + page.content()[-3000:]) from None
+    return tabs
+
+
 def tab_counts(page) -> dict[str, int]:
     """Return the inbox tabs as the user reads them: label → the number shown on it."""
     counts = {}
-    for tab in page.locator("ul.tabs a").all():
+    for tab in inbox_loaded(page).all():
         number = tab.locator(".count").inner_text().strip()
         label = tab.inner_text().strip()
         counts[label.removesuffix(number).strip()] = int(number)
@@ -32,6 +43,7 @@ def tab_counts(page) -> dict[str, int]:
 
 def task_rows(page) -> list[tuple[str, str]]:
     """Return the rows of the task table as (task name, case number)."""
+    inbox_loaded(page)
     rows = page.locator("table.tasks tbody tr")
     return [(row.locator("td").nth(1).inner_text().strip(), row.locator("td").nth(2).inner_text().strip())
             for row in rows.all()]
