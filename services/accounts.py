@@ -51,6 +51,8 @@ class UserModel(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Sessions carry the epoch they were signed in under; raising it ends every session of the account.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -224,6 +226,8 @@ def set_active(session: Session, user: UserModel, active: bool, actor: str) -> b
     if user.active == active:
         return False
     user.active = active
+    if not active:  # sessions signed in before the deactivation must not come back with a reactivation
+        user.session_epoch = (user.session_epoch or 0) + 1
     session.add(AuditEventModel(instance_id=None, actor=actor,
                                 kind="account_activated" if active else "account_deactivated",
                                 detail={"phone": user.phone, "user_id": user.id}))

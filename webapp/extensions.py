@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and bound to the app in `create_app`, and the signed-in user adapter."""
 
+from flask import session
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -12,6 +13,7 @@ login_manager.login_view = "auth.login"
 login_manager.login_message = "请先登录"
 login_manager.login_message_category = "warning"
 csrf = CSRFProtect()
+SESSION_EPOCH_KEY = "account_epoch"
 
 
 class SignedInUser:
@@ -54,7 +56,8 @@ def load_user(user_id: str) -> SignedInUser | None:
     if not (user_id.isascii() and user_id.isdigit()):
         return None
     account = db.session.get(UserModel, int(user_id))
-    # A deactivated account is signed out at its next request rather than when its session would run out.
-    if account is None or not account.active:
+    # A deactivated account is signed out at its next request rather than when its session would run out, and a
+    # session from before a deactivation stays ended after the account is reactivated.
+    if account is None or not account.active or session.get(SESSION_EPOCH_KEY) != (account.session_epoch or 0):
         return None
     return SignedInUser(account)

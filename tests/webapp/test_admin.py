@@ -171,7 +171,8 @@ def test_a_post_without_its_csrf_token_is_refused(session, crew, browser_for):
     assert session.get(accounts.UserModel, crew.other.id).active
 
 
-def test_deactivating_is_audited_ends_the_session_and_activating_undoes_it(session, crew, browser_for, client):
+def test_deactivating_is_audited_ends_the_session_and_activating_does_not_revive_it(session, crew, browser_for,
+                                                                                   client):
     admin, other = browser_for("admin"), browser_for("other")
     assert other.get("/staff/").status_code == 200
     response = post_form(admin, "/admin/staff", f"/admin/staff/{crew.other.id}/deactivate", {})
@@ -190,6 +191,7 @@ def test_deactivating_is_audited_ends_the_session_and_activating_undoes_it(sessi
     (event,) = _audit(session, "account_activated")
     assert (event.instance_id, event.actor, event.detail["phone"]) == (None, crew.admin.actor, "13900000003")
     assert session.get(accounts.UserModel, crew.other.id).active
+    assert other.get("/staff/").location.startswith("/auth/login"), "the session from before stays ended"
     # The password is accepted again: the SMS code step follows (a new code must wait out the resend interval).
     accepted = post_form(client, "/auth/login", "/auth/login", {"phone": crew.other.phone, "password": PASSWORD})
     assert accepted.location == "/auth/verify"

@@ -19,7 +19,7 @@ from processes.roles import STAFF_ROLES
 from services import accounts, divisions, sms_codes
 from services.accounts import UserModel
 from services.db import db
-from webapp.extensions import SignedInUser
+from webapp.extensions import SESSION_EPOCH_KEY, SignedInUser
 from webapp.filters import mask_phone
 
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
@@ -58,6 +58,7 @@ def _restart_session() -> None:
 
 def _sign_in(account: UserModel) -> None:
     _restart_session()
+    session[SESSION_EPOCH_KEY] = account.session_epoch or 0
     login_user(SignedInUser(account))
 
 
