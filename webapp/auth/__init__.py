@@ -126,15 +126,23 @@ def login():
     return render_template("auth/login.html", form=form, error=error, action=action)
 
 
-@bp.route("/verify", methods=["GET", "POST"])
-def verify():
-    """Take the SMS code of a staff member whose password was right, and sign them in."""
+def _pending_or_redirect() -> tuple[UserModel | None, Response | None]:
+    """Return the staff account between its two sign-in steps, or where to send a visitor who has none."""
     if current_user.is_authenticated:
-        return redirect("/")
+        return None, redirect("/")
     account, why_not = _pending_account()
     if account is None:
         flash(why_not, "warning")
-        return redirect(url_for("auth.login"))
+        return None, redirect(url_for("auth.login"))
+    return account, None
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify():
+    """Take the SMS code of a staff member whose password was right, and sign them in."""
+    account, elsewhere = _pending_or_redirect()
+    if account is None:
+        return elsewhere
     form = CodeForm()
     error = None
     if form.validate_on_submit():
@@ -153,12 +161,9 @@ def verify():
 @bp.post("/verify/resend")
 def resend():
     """Send another SMS code to the pending staff member, within the resend limits."""
-    if current_user.is_authenticated:
-        return redirect("/")
-    account, why_not = _pending_account()
+    account, elsewhere = _pending_or_redirect()
     if account is None:
-        flash(why_not, "warning")
-        return redirect(url_for("auth.login"))
+        return elsewhere
     _send_code(account.phone)
     return redirect(url_for("auth.verify"))
 
