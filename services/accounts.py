@@ -46,6 +46,8 @@ class UserModel(Base):
     division_code: Mapped[str | None] = mapped_column(String(12), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
+    # A citizen's real-name identity, fixed at registration (staff accounts have none).
+    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Lockout after repeated failed sign-ins (counted since the last success).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)

@@ -6,7 +6,7 @@ Routing and reporting fields are indexed columns here, never read out of workflo
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from engine.calendar import CST
@@ -19,6 +19,9 @@ CASE_TYPES = {
     "second_child": "二孩登记",
     "third_child": "三孩审批",
 }
+PARITY_OF_TYPE = {"first_child": 1, "second_child": 2, "third_child": 3}
+# Milestones after which nothing more happens to a case: they stamp `completed_at` (processing-time statistics).
+FINAL_STATUSES = frozenset({"登记成功", "不予登记", "已批准", "不予批准"})
 
 
 class CaseModel(Base):
@@ -42,6 +45,15 @@ class CaseModel(Base):
     instance: Mapped[ProcessInstanceModel | None] = relationship()
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The spouses as persons, and the reporting fields copied from them at submission (statistics never join).
+    parity: Mapped[int | None] = mapped_column(SmallInteger)
+    woman_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    man_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    mother_age: Mapped[int | None] = mapped_column(SmallInteger)
+    father_age: Mapped[int | None] = mapped_column(SmallInteger)
+    mother_ethnicity: Mapped[str | None] = mapped_column(String(2))
+    father_ethnicity: Mapped[str | None] = mapped_column(String(2))
 
     @property
     def type_label(self) -> str:
@@ -93,6 +105,8 @@ def get_case(session: Session, case_number: str) -> CaseModel | None:
 def set_status(case: CaseModel, status: str) -> None:
     """Set the citizen-facing status of a case."""
     case.status, case.status_changed_at = status, utcnow()
+    if status in FINAL_STATUSES and case.completed_at is None:
+        case.completed_at = case.status_changed_at
 
 
 def record_verification(session: Session, case: CaseModel, **fields) -> VerificationModel:

@@ -2,6 +2,17 @@
 
 from engine import calendar, models  # noqa: F401
 from engine.db import Base
-from services import accounts, api_tokens, cases, divisions, documents, notifications, sms_codes  # noqa: F401
+from services import (  # noqa: F401
+    accounts,
+    api_tokens,
+    applications,
+    cases,
+    divisions,
+    documents,
+    materials,
+    notifications,
+    people,
+    sms_codes,
+)
 
 metadata = Base.metadata
