@@ -79,6 +79,8 @@ class Diagram:
     name: str
     elements: Mapping[str, Element]
     flows: tuple[Flow, ...]
+    # The process's own camunda:/spiffworkflow: properties (what the product reads off a whole diagram).
+    properties: Mapping[str, str] = field(default_factory=dict)
 
     def outgoing(self, element_id: str) -> list[Flow]:
         """Return the flows leaving an element."""
@@ -203,7 +205,8 @@ def read_diagram(root: etree._Element, process_id: str) -> Diagram:
              target=f.get("targetRef"), condition=_condition(f))
         for f in process.xpath(".//bpmn:sequenceFlow", namespaces=NS)
     )
-    return Diagram(process_id=process_id, name=(process.get("name") or process_id), elements=elements, flows=flows)
+    return Diagram(process_id=process_id, name=(process.get("name") or process_id), elements=elements, flows=flows,
+                   properties=_properties(process))
 
 
 def _condition(flow: etree._Element) -> str | None:

@@ -15,11 +15,9 @@ from services import cases, divisions
 from services.accounts import UserModel
 
 DIAGRAMS_DIR = Path(__file__).resolve().parent.parent / "bpmn_diagrams"
-PROCESS_OF_TYPE = {
-    "first_child": "birth_registration",
-    "second_child": "birth_registration",
-    "third_child": "third_child_approval",
-}
+# Fields a submission copies from the spouses onto the case for reporting (see services/cases.py).
+REPORTING_FIELDS = frozenset({"parity", "woman_id", "man_id", "mother_age", "father_age", "mother_ethnicity",
+                              "father_ethnicity"})
 
 
 class CaseworkError(EngineError):
@@ -36,6 +34,27 @@ def deploy_shipped(session: Session, actor: str = "system") -> list[tuple[Proces
             for path in sorted(DIAGRAMS_DIR.glob("*.bpmn"))]
 
 
+def offered_types(session: Session) -> dict[str, str]:
+    """Map each case type citizens may apply for to the process that handles it, as the active diagrams declare.
+
+    A diagram lists its types in the process property `caseTypes` (comma-separated). When two active processes
+    claim a type, the one deployed last wins: deploying a new policy is how a type moves to another process.
+    """
+    rows = session.scalars(
+        select(ProcessDefinitionModel)
+        .where(ProcessDefinitionModel.kind == "bpmn", ProcessDefinitionModel.active.is_(True))
+        .order_by(ProcessDefinitionModel.id)
+    ).all()
+    newest = {row.key: row for row in rows}
+    offered = {}
+    for row in sorted(newest.values(), key=lambda r: r.id):
+        declared = RUNTIME.definitions.parsed(session, row.id, row.sha256).diagram.properties.get("caseTypes", "")
+        for case_type in filter(None, (t.strip() for t in declared.split(","))):
+            if case_type in cases.CASE_TYPES:
+                offered[case_type] = row.key
+    return {case_type: offered[case_type] for case_type in cases.CASE_TYPES if case_type in offered}
+
+
 def _village(session: Session, code: str, label: str) -> str:
     code = (code or "").strip()
     if len(code) != 12 or not code.isdigit():
@@ -46,15 +65,18 @@ def _village(session: Session, code: str, label: str) -> str:
 
 
 def submit(session: Session, applicant: UserModel, *, case_type: str, woman_name: str, man_name: str,
-           contact_phone: str, hukou_division: str, residence_division: str) -> cases.CaseModel:
-    """Create a case and start its lifecycle on the newest active diagram version."""
-    if case_type not in PROCESS_OF_TYPE:
-        raise CaseworkError(f"未知的申请类型：{case_type}")
+           contact_phone: str, hukou_division: str, residence_division: str, **reporting) -> cases.CaseModel:
+    """Create a case and start its lifecycle on the newest active version of the process for its type."""
+    process_key = offered_types(session).get(case_type)
+    if process_key is None:
+        raise CaseworkError(f"当前不受理该类型的申请：{cases.CASE_TYPES.get(case_type, case_type)}")
+    if unknown := set(reporting) - REPORTING_FIELDS:
+        raise TypeError(f"unknown case fields: {sorted(unknown)}")
     case = cases.create_case(
-        session, case_type=case_type, process_key=PROCESS_OF_TYPE[case_type], applicant_id=applicant.id,
+        session, case_type=case_type, process_key=process_key, applicant_id=applicant.id,
         woman_name=woman_name, man_name=man_name, contact_phone=contact_phone,
         hukou_division=_village(session, hukou_division, "户籍地"),
-        residence_division=_village(session, residence_division, "现居住地"),
+        residence_division=_village(session, residence_division, "现居住地"), **reporting,
     )
     case.instance = RUNTIME.start(
         session, case.process_key, {"same_village": case.hukou_division == case.residence_division},
