@@ -63,12 +63,14 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
+    from webapp.citizen import bp as citizen_bp
     from webapp.cli import register_commands
     from webapp.portal import bp as portal_bp
     from webapp.staff import bp as staff_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(citizen_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)

@@ -1,0 +1,108 @@
+"""What a citizen sees of a case: its status explained, what to do next, and a timeline of the steps.
+
+Citizens see offices, never the names of the staff who decided.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from engine.models import HumanTaskModel
+from processes.roles import CITIZEN
+from services import applications, cases, materials, people
+from services.accounts import UserModel
+from services.db import db
+from webapp.casepage import decision_label, place
+
+NEXT_STEPS = {
+    "办理中": "村（居）正在核实您的申请（约 3 个工作日），核实后由乡镇（街道）审核（约 2 个工作日）。"
+           "办理结果将以短信通知，请留意。",
+    "核实有误": "核实发现申请信息与实际情况不符，请按下方原因更正后重新提交。",
+    "登记成功": "登记已完成。请下载并打印《生育服务登记单》，也可到街道服务大厅打印。",
+    "待现场确认": "审查已通过。请夫妻双方携带身份证、户口本、结婚证原件到户籍地乡镇（街道）卫生健康办公室现场确认。",
+    "已批准": "再生育审批已批准。请下载并打印审批单，也可到街道服务大厅打印。",
+    "不予登记": "经审核不予登记，原因见下方。如有疑问，请联系户籍地乡镇（街道）卫生健康办公室。",
+    "不予批准": "经审查不予批准，原因见下方。如有疑问，请联系户籍地乡镇（街道）卫生健康办公室。",
+}
+SLIP_STATUSES = frozenset({"登记成功", "已批准"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the timeline."""
+
+    at: datetime | None
+    title: str
+    detail: str = ""
+    current: bool = False
+
+
+def cases_of(user: UserModel) -> list[cases.CaseModel]:
+    """Return the citizen's cases, newest first."""
+    return list(db.session.scalars(select(cases.CaseModel).where(cases.CaseModel.applicant_id == user.id)
+                                   .order_by(cases.CaseModel.id.desc())))
+
+
+def _tasks(case: cases.CaseModel) -> list[HumanTaskModel]:
+    return list(db.session.scalars(select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number)
+                                   .order_by(HumanTaskModel.id)))
+
+
+def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
+    """Return the steps of a case: submission, each result with its office, and what is under way now."""
+    form_of_step = {t.bpmn_id: t.form_key for t in tasks}
+    steps = [Step(case.submitted_at, "提交申请", f"受理编号 {case.case_number}")]
+    for result in cases.verifications(db.session, case):
+        office = place(result.office_division) if result.office_division else ""
+        label = decision_label(form_of_step.get(result.step), result.decision)
+        detail = "；".join(filter(None, [office, f"原因：{result.reason}" if result.reason else ""]))
+        steps.append(Step(result.at, f"{result.step_name}：{label}", detail))
+    for task in tasks:
+        if task.status == "open":
+            title = "待您更正申请" if task.role == CITIZEN else f"正在办理：{task.name}"
+            steps.append(Step(None, title, place(task.division_code) if task.role != CITIZEN else "", current=True))
+    if case.completed_at:
+        steps.append(Step(case.completed_at, f"办结：{case.status}"))
+    return steps
+
+
+def _reason(case: cases.CaseModel) -> str:
+    results = [r for r in cases.verifications(db.session, case) if r.reason]
+    return results[-1].reason if results else ""
+
+
+def case_view(case: cases.CaseModel) -> dict:
+    """Return the template context of a citizen's case page."""
+    tasks = _tasks(case)
+    can_correct = any(t.status == "open" and t.role == CITIZEN for t in tasks)
+    return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": timeline(case, tasks),
+            "reason": _reason(case) if case.status in {"核实有误", "不予登记", "不予批准"} else "",
+            "can_correct": can_correct, "slip_ready": case.status in SLIP_STATUSES,
+            "children": list(db.session.scalars(select(people.ChildModel)
+                                                .where(people.ChildModel.case_id == case.id)))}
+
+
+def public_view(case: cases.CaseModel) -> dict:
+    """Return what the lookup without sign-in shows: the status, the next step and the steps, with no details."""
+    steps = [Step(step.at, step.title, current=step.current) for step in timeline(case, _tasks(case))]
+    return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": steps}
+
+
+def answers_of(case: cases.CaseModel) -> dict:
+    """Return the answers a case was submitted (or last corrected) with."""
+    application = db.session.scalar(select(applications.ApplicationModel)
+                                    .where(applications.ApplicationModel.case_id == case.id))
+    return application.answers if application is not None else {}
+
+
+def missing_materials(application: applications.ApplicationModel) -> list[str]:
+    """Return the labels of the required materials not uploaded yet."""
+    return materials.missing_materials(db.session, application)
+
+
+def delete_draft(application: applications.ApplicationModel) -> None:
+    """Delete a draft and the files uploaded for it."""
+    materials.delete_all(db.session, application)
+    db.session.delete(application)
+
