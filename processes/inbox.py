@@ -20,9 +20,11 @@ from engine.models import AuditEventModel, HumanTaskModel
 from processes.casework import CaseworkError, Forbidden
 from processes.jurisdiction import contains, may_act
 from processes.roles import CITIZEN, TOWNSHIP_STAFF
+from services import identity
 from services.accounts import UserModel
 from services.cases import CASE_TYPES, CaseModel
 from services.divisions import CODE_LENGTHS
+from services.people import PersonModel
 
 VIEWS = {"todo": "待办", "claimed": "我已认领", "done": "已办", "overdue": "超期"}
 DEFAULT_PAGE_SIZE = 20
@@ -45,8 +47,7 @@ class InboxQuery:
     division: str | None = None
     # Tasks due by the end of this China date (due on or before it).
     due_before: date | None = None
-    # A case number (exact or its leading digits) or part of the woman's or the man's name. Applicants' ID numbers
-    # are not stored yet, so they cannot be searched; once they are, an 18-character ID would be matched here too.
+    # A case number (exact or its leading digits), a spouse's whole ID number, or part of a spouse's name.
     search: str | None = None
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
@@ -176,7 +177,11 @@ def _case_filters(query: InboxQuery) -> list[ColumnElement[bool]]:
         conditions.append(Case.status == query.case_status)
     term = (query.search or "").strip()
     if term:
-        if term.isascii() and term.isdigit():
+        if identity.ID_PATTERN.fullmatch(identity.normalize(term)):
+            # A spouse's ID number, matched whole (a fragment of an ID number is no search key).
+            spouses = select(PersonModel.id).where(PersonModel.id_number == identity.normalize(term))
+            conditions.append(or_(Case.woman_id.in_(spouses), Case.man_id.in_(spouses)))
+        elif term.isascii() and term.isdigit():
             # A case number, exact or by its leading digits. The search only filters the tasks the jurisdiction and
             # view select (found through ix_human_task_inbox), so neither it nor the name search needs an index.
             conditions.append(Case.case_number.startswith(term, autoescape=True))

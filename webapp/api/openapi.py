@@ -216,7 +216,7 @@ PATHS: dict[str, Any] = {
             {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date"},
              "description": "期限不晚于该日（中国时间）"},
             {"name": "search", "in": "query", "schema": {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
-             "description": "受理编号（或其开头）或姓名的一部分"},
+             "description": "受理编号（或其开头）、夫妻一方完整的身份证号码或姓名的一部分"},
             {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
             {"name": "page_size", "in": "query",
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}},
