@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from wtforms import BooleanField, DateField, FieldList, Form, FormField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from forms.base import BaseForm, normalized, without_spaces
@@ -24,8 +25,8 @@ EMPLOYER_PHONE_PATTERN = r"^(无|[0-9]{3,4}-?[0-9]{7,8}(-[0-9]{1,6})?|1[0-9]{10}
 DOCUMENT_PATTERN = re.compile(r"[0-9A-Z]{6,30}")
 
 
-def _choices(codes: dict[str, str], prompt: str) -> list[tuple[str, str]]:
-    return [("", prompt), *codes.items()]
+def _choices(codes: dict[str, str], prompt: str) -> list[SelectChoice]:
+    return [SelectChoice("", prompt), *(SelectChoice(code, label) for code, label in codes.items())]
 
 
 def _name_field(label: str) -> StringField:
