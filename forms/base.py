@@ -34,3 +34,13 @@ def without_spaces(value: str | None) -> str | None:
     if value is None:
         return None
     return "".join(c for c in value if c not in " -")
+
+
+def plain_text(value: str | None) -> str | None:
+    """Return free text without control or format characters (line breaks kept), stripped.
+
+    Unlike `normalized`, no NFKC: Chinese punctuation such as ，and ：must stay full width in prose.
+    """
+    if value is None:
+        return None
+    return "".join(c for c in value if c in "\n\t" or unicodedata.category(c) not in {"Cc", "Cf"}).strip()

@@ -2,11 +2,11 @@
 
 from collections.abc import Collection, Mapping
 
-from wtforms import RadioField, TextAreaField
+from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from forms.base import BaseForm
+from forms.base import BaseForm, plain_text
 
 REASON_MAX_LENGTH = 500
 
@@ -25,3 +25,17 @@ def decision_form(decisions: Mapping[str, str], reason_required_for: Collection[
                 raise ValidationError(f"选择「{decisions[self.decision.data]}」时必须填写原因")
 
     return DecisionForm
+
+
+class CommentForm(BaseForm):
+    """An internal comment on a case."""
+
+    body = TextAreaField("内部意见", filters=[plain_text], validators=[
+        DataRequired("请填写意见"), Length(max=REASON_MAX_LENGTH, message=f"意见不能超过{REASON_MAX_LENGTH}字"),
+    ])
+
+
+class ReassignForm(BaseForm):
+    """Hand a task to a colleague (the choices are the colleagues who may act on it)."""
+
+    to_user = SelectField("转派给", coerce=int, validators=[DataRequired("请选择转派对象")])

@@ -404,3 +404,13 @@ def reassign(session: Session, user: UserModel, task_id: int, to_user: UserModel
            previous=_name_of(session, previous))
     session.flush()
     return task
+
+
+def reassign_candidates(session: Session, user: UserModel, task: HumanTaskModel) -> list[UserModel]:
+    """Return the colleagues a township worker may hand an open task to (none for anyone else)."""
+    if user.role != TOWNSHIP_STAFF or task.status != "open" or not contains(_jurisdiction(user), task.division_code):
+        return []
+    return [colleague for colleague in session.scalars(
+        select(UserModel).where(UserModel.role == task.role, UserModel.active.is_(True)).order_by(UserModel.name))
+        if may_act(colleague.role, colleague.division_code, task.role, task.division_code)
+        and colleague.actor != task.claimed_by]

@@ -1,10 +1,15 @@
-"""Template filters: masked phone numbers and times in China time."""
+"""Template filters and globals: masked phone and ID numbers, times in China time, the national code lists."""
 
 from datetime import datetime
 
 from flask import Flask
 
 from engine.calendar import CST
+from services import identity
+from services.codes import CHILD_RELATIONS, ETHNICITIES, MARITAL_STATUSES, SEXES
+
+# The national code lists by name, for templates that show coded fields.
+CODES = {"ethnicities": ETHNICITIES, "marital": MARITAL_STATUSES, "sexes": SEXES, "relations": CHILD_RELATIONS}
 
 
 def mask_phone(phone: str | None) -> str:
@@ -14,6 +19,11 @@ def mask_phone(phone: str | None) -> str:
     if len(phone) != 11:
         return "*" * len(phone)
     return f"{phone[:3]}****{phone[7:]}"
+
+
+def mask_id(number: str | None) -> str:
+    """Return an ID number with its birth date and sequence hidden, e.g. 110101********1234."""
+    return identity.mask(number) if number else ""
 
 
 def china_time(moment: datetime | None) -> str:
@@ -27,3 +37,5 @@ def register_filters(app: Flask) -> None:
     """Make the filters available to every template."""
     app.add_template_filter(mask_phone, "mask_phone")
     app.add_template_filter(china_time, "china_time")
+    app.add_template_filter(mask_id, "mask_id")
+    app.add_template_global(CODES, "codes")

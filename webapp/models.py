@@ -7,6 +7,7 @@ from services import (  # noqa: F401
     api_tokens,
     applications,
     cases,
+    comments,
     divisions,
     documents,
     materials,

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from engine.models import AuditEventModel
 from services import accounts, cases
 from services.documents import SlipModel
-from tests.fixtures import PASSWORD, csrf_token, forget, open_task, refreshed, sms_templates
+from tests.fixtures import PASSWORD, csrf_token, decide, forget, open_task, refreshed, sms_templates
 
 
 def _decide(client, task_id, decision, reason=""):
@@ -124,3 +124,44 @@ def test_citizens_and_strangers_are_kept_out(client, people, browser_for):
     assert client.get("/staff/").status_code == 302, "anonymous: to the sign-in page"
     assert browser_for("citizen").get("/staff/").status_code == 403
     assert browser_for("county").get("/staff/").text.count("/staff/tasks/") == 0
+
+
+def test_comments_are_kept_on_the_case_and_shown_to_staff_only(session, submit, browser_for, client):
+    case = submit()
+    hukou_task, residence_task = _task_ids(session, case, "verify_hukou", "verify_residence")
+    hukou, residence = browser_for("hukou"), browser_for("residence")
+    page = hukou.get(f"/staff/tasks/{hukou_task}")
+    empty = hukou.post(f"/staff/tasks/{hukou_task}/comments", data={"csrf_token": csrf_token(page.text), "body": " "})
+    assert empty.status_code == 400
+    assert "请填写意见" in empty.text
+    saved = hukou.post(f"/staff/tasks/{hukou_task}/comments",
+                       data={"csrf_token": csrf_token(page.text), "body": "户口本首页照片不清晰，已电话联系申请人"})
+    assert saved.status_code == 302
+    seen = residence.get(f"/staff/tasks/{residence_task}").text
+    assert "户口本首页照片不清晰，已电话联系申请人" in seen, "the colleague on the other verification sees it"
+    assert "李多福" in seen, "with its author"
+    other = browser_for("other")
+    assert other.post(f"/staff/tasks/{hukou_task}/comments", data={
+        "csrf_token": csrf_token(other.get("/staff/").text), "body": "x"}).status_code == 403
+
+
+def test_township_staff_reassign_within_their_jurisdiction(session, submit, browser_for, people):
+    colleague = accounts.create_user(session, phone="13900000011", name="周街道", role="township_staff",
+                                     password=PASSWORD, division_code=people.township.division_code)
+    accounts.create_user(session, phone="13900000012", name="吴景山", role="township_staff", password=PASSWORD,
+                         division_code="110101002")
+    case = submit(same_village=True)
+    (village_task,) = _task_ids(session, case, "verify_both")
+    assert "转派给" not in browser_for("hukou").get(f"/staff/tasks/{village_task}").text, "village staff cannot"
+    decide(session, case, "verify_both", people.hukou, "verified")
+    (audit_task,) = _task_ids(session, case, "township_audit")
+    township = browser_for("township")
+    page = township.get(f"/staff/tasks/{audit_task}")
+    assert "周街道" in page.text
+    assert "吴景山" not in page.text, "a worker of another township may not act on it"
+    moved = township.post(f"/staff/tasks/{audit_task}/reassign",
+                          data={"csrf_token": csrf_token(page.text), "to_user": colleague.id})
+    assert moved.status_code == 302
+    forget(session)
+    assert open_task(session, case, "township_audit").claimed_by == colleague.actor
+    assert "已转派给周街道" in township.get("/staff/").text

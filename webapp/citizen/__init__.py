@@ -13,14 +13,12 @@ from processes.casework import CaseworkError, Forbidden
 from processes.roles import CITIZEN
 from services import applications, cases, divisions
 from services.accounts import UserModel
-from services.codes import CHILD_RELATIONS, ETHNICITIES, MARITAL_STATUSES, SEXES
 from services.db import db
 from webapp.citizen import progress
 
 bp = Blueprint("citizen", __name__, template_folder="templates", static_folder="static",
                static_url_path="/citizen-static")
 NOTICE_READ = "application_notice_read"
-CODES = {"ethnicities": ETHNICITIES, "marital": MARITAL_STATUSES, "sexes": SEXES, "relations": CHILD_RELATIONS}
 
 
 def citizen_required(view):
@@ -165,7 +163,7 @@ def review(token: str):
     draft = _draft(token)
     form = _validated(draft.answers)
     return render_template("citizen/review.html", draft=draft, answers=applying.loaded(draft.answers),
-                           form_ok=not form.errors, missing=progress.missing_materials(draft), codes=CODES,
+                           form_ok=not form.errors, missing=progress.missing_materials(draft),
                            place=progress.place, type_label=cases.CASE_TYPES[draft.case_type], action=ActionForm())
 
 

@@ -9,15 +9,16 @@ from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from engine.errors import EngineError, NotFound, TaskConflict
 from engine.models import AuditEventModel, HumanTaskModel
-from forms.tasks import decision_form
+from forms.tasks import CommentForm, ReassignForm, decision_form
 from processes import casework, inbox
 from processes.casework import CaseworkError, Forbidden
 from processes.forms import FORMS
 from processes.jurisdiction import may_act
-from services import cases
+from services import cases, comments, people
 from services.accounts import UserModel
 from services.cases import CASE_TYPES
 from services.db import db
@@ -141,12 +142,34 @@ def _visible_task(task_id: int) -> HumanTaskModel:
     return task
 
 
-def _page(task: HumanTaskModel, form, revealed: bool = False):
+def _case_of(task: HumanTaskModel) -> cases.CaseModel:
     case = cases.get_case(db.session, task.business_key or "")
     if case is None:
         abort(404)
+    return case
+
+
+def _reassign_form(task: HumanTaskModel) -> ReassignForm | None:
+    candidates = inbox.reassign_candidates(db.session, _account(), task)
+    if not candidates:
+        return None
+    form = ReassignForm()
+    form.to_user.choices = [(u.id, f"{u.name}（{u.division_code}）") for u in candidates]
+    return form
+
+
+def _page(task: HumanTaskModel, form, revealed: bool = False, comment_form: CommentForm | None = None):
+    case = _case_of(task)
+    spouses = {side: db.session.get(people.PersonModel, ident)
+               for side, ident in (("woman", case.woman_id), ("man", case.man_id)) if ident}
+    notes = comments.comments_of(db.session, case.id)
+    authors = {u.id: u.name for u in db.session.scalars(
+        select(UserModel).where(UserModel.id.in_({c.author_id for c in notes})))}
+    children = db.session.scalars(select(people.ChildModel).where(people.ChildModel.case_id == case.id)).all()
     return render_template("staff/task.html", task=task, case=case, form=form, revealed=revealed,
-                           me=_account().actor, **case_facts(case).as_context())
+                           me=_account().actor, spouses=spouses, children=children, comments=notes,
+                           authors=authors, comment_form=comment_form or CommentForm(),
+                           reassign_form=_reassign_form(task), **case_facts(case).as_context())
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
@@ -176,7 +199,43 @@ def reveal(task_id: int):
     """Show the unmasked contact details of the task's case; every reveal is written to the audit trail."""
     task = _visible_task(task_id)
     db.session.add(AuditEventModel(instance_id=task.instance_id, actor=_account().actor, kind="pii_viewed",
-                                   element=task.bpmn_id, detail={"fields": ["contact_phone"]}))
+                                   element=task.bpmn_id, detail={"fields": ["contact_phone", "id_number", "phone"]}))
     spec = FORMS.get(task.form_key or "")
     form = decision_form(spec.decisions, spec.reason_required_for)() if spec else None
     return _page(task, form, revealed=True)
+
+
+@bp.post("/tasks/<int:task_id>/comments")
+@staff_required
+def comment(task_id: int):
+    """Leave an internal comment on the task's case."""
+    task = _visible_task(task_id)
+    form = CommentForm()
+    if not form.validate_on_submit():
+        return _page(task, None, comment_form=form), 400
+    comments.add_comment(db.session, _case_of(task).id, _account().id, form.body.data)
+    flash("意见已保存", "success")
+    return redirect(url_for("staff.task_page", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/reassign")
+@staff_required
+def reassign(task_id: int):
+    """Hand the task to a colleague: township staff, within their jurisdiction."""
+    task = _visible_task(task_id)
+    form = _reassign_form(task)
+    if form is None:
+        abort(403)
+    if not form.validate_on_submit():
+        flash("请选择可以办理该任务的工作人员", "error")
+        return redirect(url_for("staff.task_page", task_id=task_id))
+    colleague = db.session.get(UserModel, form.to_user.data)
+    try:
+        inbox.reassign(db.session, _account(), task_id, colleague)
+    except Forbidden:
+        abort(403)
+    except EngineError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.task_page", task_id=task_id))
+    flash(f"已转派给{colleague.name}", "success")
+    return redirect(url_for("staff.inbox_page"))

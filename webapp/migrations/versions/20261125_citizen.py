@@ -1,4 +1,4 @@
-"""Citizen journey: persons by ID number, drafts, declared children, materials; reporting fields on cases.
+"""Citizen journey: persons by ID number, drafts, declared children, materials, staff comments; case reporting fields.
 
 Revision ID: 20261125_citizen
 Revises: 20261125_session_epoch
@@ -87,6 +87,19 @@ def upgrade() -> None:
     with op.batch_alter_table('material', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_material_application_id'), ['application_id'], unique=False)
 
+    op.create_table('case_comment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['author_id'], ['user_account.id'], name=op.f('fk_case_comment_author_id_user_account')),
+    sa.ForeignKeyConstraint(['case_id'], ['birth_case.id'], name=op.f('fk_case_comment_case_id_birth_case')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_case_comment'))
+    )
+    with op.batch_alter_table('case_comment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_case_comment_case_id'), ['case_id'], unique=False)
+
     with op.batch_alter_table('birth_case', schema=None) as batch_op:
         batch_op.add_column(sa.Column('completed_at', engine.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('parity', sa.SmallInteger(), nullable=True))
@@ -126,6 +139,10 @@ def downgrade() -> None:
         batch_op.drop_column('parity')
         batch_op.drop_column('completed_at')
 
+    with op.batch_alter_table('case_comment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_case_comment_case_id'))
+
+    op.drop_table('case_comment')
     with op.batch_alter_table('material', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_material_application_id'))
 
