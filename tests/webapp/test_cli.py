@@ -77,7 +77,7 @@ def test_init_deploys_the_shipped_diagrams_once(app, runner):
     assert _definitions(app) == [(key, 1) for key in SHIPPED], "an unchanged diagram makes no new version"
 
 
-def test_init_demo_loads_the_demo_accounts_and_two_cases(app, runner):
+def test_init_demo_loads_the_demo_accounts_and_three_cases(app, runner):
     result = invoke(runner, "init", "--demo")
     assert result.exit_code == 0, result.output
     assert "演示数据已载入" in result.output
@@ -87,20 +87,23 @@ def test_init_demo_loads_the_demo_accounts_and_two_cases(app, runner):
             assert user is not None, phone
             assert (user.name, user.role, user.division_code) == (name, role, division)
         all_cases = db.session.scalars(select(cases.CaseModel).order_by(cases.CaseModel.id)).all()
-        assert [(c.case_type, c.status) for c in all_cases] == [("first_child", "办理中"), ("second_child", "办理中")]
+        assert [(c.case_type, c.status) for c in all_cases] == [
+            ("first_child", "登记成功"), ("second_child", "办理中"), ("first_child", "办理中")]
+        assert [c.woman_name for c in all_cases] == ["张丽", "张丽", "王芳"]
+        assert all_cases[1].parity == 2, "the second application knows the registered first child"
         for case in all_cases:
             assert case.case_number in result.output
 
 
 def test_cases_show_prints_the_status_and_open_tasks(app, runner):
     assert invoke(runner, "init", "--demo").exit_code == 0
-    waiting, audited = _case_numbers(app)
+    _registered, waiting, audited = _case_numbers(app)
 
     result = invoke(runner, "cases", "show", waiting)
     assert result.exit_code == 0, result.output
     assert f"受理编号 {waiting}" in result.output
     assert "状态：办理中" in result.output
-    assert "一孩登记" in result.output
+    assert "二孩登记" in result.output
     tasks = result.output.split("待办任务：")[1].split("办理结果：")[0]
     assert "户籍地村（居）核实" in tasks
     assert "现居住地村（居）核实" in tasks
