@@ -180,3 +180,7 @@ def reveal(task_id: int):
     spec = FORMS.get(task.form_key or "")
     form = decision_form(spec.decisions, spec.reason_required_for)() if spec else None
     return _page(task, form, revealed=True)
+
+
+# The service-hall page registers its views on this blueprint.
+from webapp.staff import hall  # noqa: E402, F401
