@@ -131,17 +131,21 @@ def _configured_characters(path: str) -> frozenset[int]:
 
 @cache
 def _noto_characters(path: str) -> frozenset[int]:
-    return frozenset(_open_noto(path).getBestCmap())
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, fontNumber=_noto_sc_number(path), lazy=True) as font:
+        return frozenset(font.getBestCmap())
 
 
-def _open_noto(path: str):
-    """Open the Simplified Chinese face of the Noto Sans CJK collection (lazily: only the tables read are parsed)."""
-    from fontTools.ttLib import TTCollection, TTFont
+@cache
+def _noto_sc_number(path: str) -> int:
+    """Return the number of the Simplified Chinese face in the Noto Sans CJK collection."""
+    from fontTools.ttLib import TTCollection
 
-    collection = TTCollection(path, lazy=True)
-    for number, face in enumerate(collection.fonts):
-        if face["name"].getDebugName(1) == NOTO_SC_FAMILY:
-            return TTFont(path, fontNumber=number, lazy=True)
+    with TTCollection(path, lazy=True) as collection:
+        for number, face in enumerate(collection.fonts):
+            if face["name"].getDebugName(1) == NOTO_SC_FAMILY:
+                return number
     raise FontUnavailable(f"字体文件 {path} 中没有 {NOTO_SC_FAMILY}；请在设置 {SETTING} 中指定 TrueType 字体")
 
 
@@ -169,11 +173,18 @@ def _digest(characters: str) -> str:
 
 def build_subset(source: Path, characters: str, weight: int, name: str) -> bytes:
     """Return a TrueType font with the glyphs of `characters` from the Noto Sans SC face at `weight`."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(source), fontNumber=_noto_sc_number(str(source)), lazy=True) as font:
+        return _cut(font, characters, weight, name)
+
+
+def _cut(font, characters: str, weight: int, name: str) -> bytes:
+    """Subset an open variable font, fix its weight, name it and return it with TrueType outlines."""
     from fontTools import subset
     from fontTools.varLib import instancer
     from xhtml2pdf.opentype import to_truetype
 
-    font = _open_noto(str(source))
     # Layout and variation tables of the whole font are large and ReportLab draws Chinese without them; leaving
     # them out before subsetting saves parsing them.
     for tag in FONT_TABLES_NOT_NEEDED:
@@ -187,7 +198,7 @@ def build_subset(source: Path, characters: str, weight: int, name: str) -> bytes
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=characters)
     subsetter.subset(font)
-    font = instancer.instantiateVariableFont(font, {"wght": weight})
+    instancer.instantiateVariableFont(font, {"wght": weight}, inplace=True)
     names = font["name"]
     for name_id in (1, 3, 4, 6):
         names.setName(name, name_id, 3, 1, 0x409)
