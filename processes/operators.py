@@ -26,13 +26,6 @@ def _open_task(call: ServiceCall, bpmn_id: str) -> HumanTaskModel | None:
         HumanTaskModel.status == "open"))
 
 
-def _township_office(call: ServiceCall, village_code: str) -> str:
-    try:
-        return f"{divisions.full_name(call.session, village_code[:9])}卫生健康办公室"
-    except LookupError:
-        return "乡镇（街道）卫生健康办公室"
-
-
 def sms_send(call: ServiceCall) -> Mapping[str, Any]:
     """Send the SMS `template` to the applicant, or (`to=township`) to the township staff over the case.
 
@@ -41,7 +34,7 @@ def sms_send(call: ServiceCall) -> Mapping[str, Any]:
     """
     case = _case(call)
     context = {"case_number": case.case_number, "task": call.element_name,
-               "office": _township_office(call, case.hukou_division)}
+               "office": divisions.township_office(call.session, case.hukou_division)}
     division = case.hukou_division
     if "task" in call.params:
         task = _open_task(call, call.params["task"])

@@ -202,3 +202,11 @@ def full_name(session: Session, code: str) -> str:
     return "".join(
         division.name for division in divisions if not (division.level == 2 and division.name in _OMITTED_CITY_NAMES)
     )
+
+
+def township_office(session: Session, village_code: str) -> str:
+    """Return the health office of the township over a village, e.g. 北京市东城区东华门街道卫生健康办公室."""
+    try:
+        return f"{full_name(session, village_code[:9])}卫生健康办公室"
+    except LookupError:
+        return "乡镇（街道）卫生健康办公室"

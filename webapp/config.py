@@ -43,6 +43,9 @@ def from_environment() -> dict[str, object]:
         # Seconds between in-process timer ticks (embedded default); 0 turns the scheduler off.
         "TICK_SECONDS": _int("TICK_SECONDS", 60),
         "SMS_PROVIDER": _env("SMS_PROVIDER", "record"),
+        # A TrueType font (.ttf, or .ttc with glyf outlines) for printed slips; empty: the Noto Sans CJK SC that
+        # comes with the dependencies, cut to each document's characters and cached under INSTANCE_DIR/fonts.
+        "PDF_FONT": _env("PDF_FONT", ""),
         # Largest request body, in MB; larger ones get 413 before anything reads them (form bodies are otherwise
         # read whole into memory). Uploads must fit.
         "MAX_REQUEST_MB": _int("MAX_REQUEST_MB", 20),

@@ -239,3 +239,7 @@ def reassign(task_id: int):
         return redirect(url_for("staff.task_page", task_id=task_id))
     flash(f"已转派给{colleague.name}", "success")
     return redirect(url_for("staff.inbox_page"))
+
+
+# The service-hall page registers its views on this blueprint.
+from webapp.staff import hall  # noqa: E402, F401

@@ -1,0 +1,56 @@
+"""Slips on the web: the public verification page, the applicant's download, and the one way a slip PDF is sent."""
+
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, render_template, url_for
+from flask_login import current_user, login_required
+
+from services import cases, slips
+from services.cases import CaseModel
+from services.db import db
+from services.documents import SlipModel
+from services.pdf_fonts import FontUnavailable
+
+bp = Blueprint("slips", __name__, url_prefix="/slips", template_folder="templates")
+UNAVAILABLE_MESSAGE = "登记单暂时无法生成，请稍后再试或联系工作人员"
+
+
+def pdf_response(case: CaseModel, slip: SlipModel, *, attachment: bool) -> Response:
+    """Render the slip of a case and send it (as a download, or inline for printing)."""
+    verify_url = url_for("slips.verify", code=slip.verification_code, _external=True)
+    try:
+        pdf = slips.render_pdf(slips.facts(db.session, slip, case), verify_url,
+                               font_setting=current_app.config["PDF_FONT"] or None,
+                               cache_dir=Path(current_app.instance_path) / "fonts")
+    except (FontUnavailable, slips.SlipRenderError):
+        # A deployment problem, not the visitor's: logged in full, answered with a page in Chinese.
+        current_app.logger.exception("slip of case %s could not be rendered", case.case_number)
+        return Response(render_template("error.html", code=503, message=UNAVAILABLE_MESSAGE), status=503)
+    disposition = "attachment" if attachment else "inline"
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'{disposition}; filename="slip-{case.case_number}.pdf"',
+        "Cache-Control": "no-store",
+    })
+
+
+@bp.get("/verify/<code>")
+def verify(code: str):
+    """Say whether a slip is genuine, showing masked details only (no sign-in: anyone holding the slip may ask)."""
+    found = slips.find_by_code(db.session, code)
+    if found is None:
+        return render_template("slips/verify.html", facts=None), 404
+    slip, case = found
+    return render_template("slips/verify.html", facts=slips.facts(db.session, slip, case))
+
+
+@bp.get("/<case_number>.pdf")
+@login_required
+def download(case_number: str):
+    """Send the applicant the slip of their case; anyone else's case, or no case, is 404."""
+    case = cases.get_case(db.session, case_number)
+    if case is None or case.applicant_id != current_user.account.id:
+        abort(404)
+    slip = slips.slip_of_case(db.session, case)
+    if slip is None:
+        return render_template("slips/not_issued.html", case=case), 404
+    return pdf_response(case, slip, attachment=True)
