@@ -9,6 +9,7 @@ from services import (  # noqa: F401
     cases,
     divisions,
     documents,
+    mail,
     materials,
     notifications,
     people,
