@@ -105,7 +105,8 @@ def citizen(session):
 def test_a_citizen_registers_reading_the_code_from_the_sms_and_lands_signed_in(client):
     notice = client.get("/auth/register")
     assert "注册须知" in notice.text
-    for must in ("实名注册", "不可修改", "真实性负责", "身份证", "户口本", "结婚证", "夫妻近期免冠合影", "出生医学证明", "再婚"):
+    for must in ("实名注册", "不可修改", "真实性负责", "身份证", "户口本", "结婚证", "夫妻近期免冠合影", "出生医学证明",
+                 "再婚"):
         assert must in notice.text, must
     assert 'name="phone"' not in notice.text, "the form is not shown before the notice is accepted"
     accept_notice(client)
@@ -377,7 +378,8 @@ def test_the_profile_changes_email_and_password_but_not_identity(client, app, ci
     log_in(other_device, PHONE, NEW_PASSWORD)
     page = client.get("/auth/me")
     assert "wangfang@example.com" in page.text
-    assert 'name="name"' not in page.text and 'name="id_number"' not in page.text, "identity is not editable"
+    assert 'name="name"' not in page.text, "identity is not editable"
+    assert 'name="id_number"' not in page.text
 
     response = post_form(client, "/auth/me", "/auth/me/email", {"email": "bad@"})
     assert "邮箱地址格式不正确" in response.text
