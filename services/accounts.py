@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import Boolean, Integer, String, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -29,9 +30,14 @@ PASSWORD_MIN_LENGTH = 8
 # Long enough for any passphrase, short enough that hashing a hostile input costs nothing special.
 PASSWORD_MAX_LENGTH = 128
 PASSWORD_CLASSES_REQUIRED = 3
+EMAIL_MAX_LENGTH = 200  # the column's length
+# Deliberately loose (one @, a dot in the domain, no spaces or markup): the link sent to it is the real test.
+EMAIL_PATTERN = re.compile(r"[^@\s<>\"'(),;:\\]+@[^@\s<>\"'(),;:\\]+\.[A-Za-z0-9-]{2,}")
 
 WRONG_CREDENTIALS = "手机号或密码不正确"
 INACTIVE = "账号已停用，请联系管理员"
+PHONE_TAKEN = "该手机号码已注册，请直接登录或找回密码"
+ID_NUMBER_TAKEN = "该身份证号码已注册账号，请使用注册时的手机号码登录或找回密码"
 
 
 class UserModel(Base):
@@ -76,6 +82,103 @@ def create_user(session: Session, *, phone: str, name: str, role: str, password:
 def find_by_phone(session: Session, phone: str) -> UserModel | None:
     """Return the account registered with `phone`."""
     return session.scalar(select(UserModel).where(UserModel.phone == phone))
+
+
+def find_by_email(session: Session, email: str) -> list[UserModel]:
+    """Return the active accounts that gave `email` (emails are stored lower-case; several may share one)."""
+    return list(session.scalars(
+        select(UserModel).where(UserModel.email == email.lower(), UserModel.active.is_(True)).order_by(UserModel.id)
+    ))
+
+
+def is_valid_email(email: str) -> bool:
+    """Return whether `email` looks like a deliverable address and fits the column."""
+    return len(email) <= EMAIL_MAX_LENGTH and EMAIL_PATTERN.fullmatch(email) is not None
+
+
+def registration_problems(session: Session, *, phone: str, id_number: str) -> dict[str, str]:
+    """Return, by field, what already belongs to another account (empty when a citizen may register with these)."""
+    problems = {}
+    if find_by_phone(session, phone) is not None:
+        problems["phone"] = PHONE_TAKEN
+    if session.scalar(select(UserModel.id).where(UserModel.id_number == id_number)) is not None:
+        problems["id_number"] = ID_NUMBER_TAKEN
+    return problems
+
+
+class RegistrationRefused(Exception):
+    """The account was not created; `problems` says why, by field, in Chinese."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+def register_citizen(session: Session, *, phone: str, name: str, id_number: str, password: str,
+                     email: str | None = None) -> UserModel:
+    """Create a citizen's real-name account and audit it, or raise RegistrationRefused (flush only).
+
+    The caller has checked the formats (phone, ID number, password policy); this checks what is already taken,
+    also when two registrations race (the unique columns decide, inside a savepoint).
+    """
+    if problems := registration_problems(session, phone=phone, id_number=id_number):
+        raise RegistrationRefused(problems)
+    user = UserModel(phone=phone, name=name, role="citizen", id_number=id_number,
+                     email=email.lower() if email else None, password_hash=generate_password_hash(password))
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise RegistrationRefused(registration_problems(session, phone=phone, id_number=id_number)
+                                  or {"phone": PHONE_TAKEN}) from None
+    _audit(session, user, "account_registered")
+    return user
+
+
+def _audit(session: Session, user: UserModel, kind: str, **detail) -> None:
+    session.add(AuditEventModel(instance_id=None, actor=user.actor, kind=kind, detail={"user_id": user.id, **detail}))
+    session.flush()
+
+
+def set_password(session: Session, user: UserModel, password: str, *, reason: str) -> None:
+    """Give `user` a new password (the caller checked the policy), lift any lock, end every session (flush only).
+
+    Raising the session epoch ends the account's other sessions (the caller re-signs the current one if it should
+    stay); the new hash also voids every password-reset link issued before (they are bound to the old hash).
+    """
+    user.password_hash = generate_password_hash(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.session_epoch = (user.session_epoch or 0) + 1
+    _audit(session, user, "password_changed", reason=reason)
+
+
+def check_password(user: UserModel, password: str) -> bool:
+    """Return whether `password` is the account's current password."""
+    return check_password_hash(user.password_hash, password)
+
+
+def change_email(session: Session, user: UserModel, email: str | None) -> None:
+    """Replace (or with None remove) the account's email and audit it (flush only)."""
+    user.email = email.lower() if email else None
+    _audit(session, user, "email_changed")
+
+
+def change_phone(session: Session, user: UserModel, phone: str) -> None:
+    """Move the account to `phone` (confirmed by the caller with an SMS code to it) and audit it (flush only)."""
+    if (holder := find_by_phone(session, phone)) is not None and holder.id != user.id:
+        raise RegistrationRefused({"phone": "该手机号码已被其他账号使用"})
+    old = user.phone
+    try:
+        with session.begin_nested():
+            user.phone = phone
+            session.flush()
+    except IntegrityError:  # taken meanwhile by a registration
+        user.phone = old
+        raise RegistrationRefused({"phone": "该手机号码已被其他账号使用"}) from None
+    # Only the last digits: the audit trail need not become a second copy of people's phone numbers.
+    _audit(session, user, "phone_changed", old_ending=old[-4:], new_ending=phone[-4:])
 
 
 # Statistical division codes nest by prefix: province 2, city 4, county 6, township 9, village 12 digits.

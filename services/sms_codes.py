@@ -24,7 +24,8 @@ CODE_DIGITS = 6
 REGISTER = "register"
 RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose name, not a password
 STAFF_LOGIN = "staff_login"
-PURPOSES = (REGISTER, RESET_PASSWORD, STAFF_LOGIN)
+CHANGE_PHONE = "change_phone"
+PURPOSES = (REGISTER, RESET_PASSWORD, STAFF_LOGIN, CHANGE_PHONE)
 
 
 class SmsCodeModel(Base):
@@ -34,7 +35,7 @@ class SmsCodeModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(11), index=True)
-    # register | reset_password | staff_login
+    # register | reset_password | staff_login | change_phone
     purpose: Mapped[str] = mapped_column(String(20))
     code_hash: Mapped[str] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -77,8 +78,13 @@ def _check_limits(session: Session, phone: str, now: datetime, *, resend_seconds
 
 
 def issue_code(session: Session, phone: str, purpose: str, *, ttl_seconds: int = 300, resend_seconds: int = 60,
-               hourly_limit: int = 5, daily_limit: int = 10) -> None:
-    """Send a new 6-digit code to `phone` for `purpose`, or raise CodeRefused over a limit (flush only)."""
+               hourly_limit: int = 5, daily_limit: int = 10, deliver: bool = True) -> None:
+    """Send a new 6-digit code to `phone` for `purpose`, or raise CodeRefused over a limit (flush only).
+
+    With `deliver` False the code is stored and counted against the limits but no SMS goes out: password recovery
+    does that for a phone with no account, so that the answers (sent, or wait) are the same as for a registered one
+    and nobody can probe which phones are registered; a code nobody received cannot be verified.
+    """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown SMS code purpose {purpose!r}")
     now = utcnow()
@@ -87,7 +93,8 @@ def issue_code(session: Session, phone: str, purpose: str, *, ttl_seconds: int =
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     session.add(SmsCodeModel(phone=phone, purpose=purpose, code_hash=generate_password_hash(code), attempts=0,
                              created_at=now, expires_at=now + timedelta(seconds=ttl_seconds)))
-    send_sms(session, [phone], "verification_code", {"code": code, "minutes": str(math.ceil(ttl_seconds / 60))})
+    if deliver:
+        send_sms(session, [phone], "verification_code", {"code": code, "minutes": str(math.ceil(ttl_seconds / 60))})
     session.flush()
 
 

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
-from services import notifications
+from services import mail, notifications
 from services.db import InlineDispatcher, db
 from webapp.config import check, from_environment
 
@@ -49,6 +49,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
         dispatcher = InlineDispatcher(perform_outbox)
     db.configure(app.config["DATABASE_URL"], dispatcher)
     notifications.use_provider(app.config["SMS_PROVIDER"])
+    mail.configure(app.config)
 
     _add_request_edge(app)
     _add_error_pages(app)

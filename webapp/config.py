@@ -59,6 +59,18 @@ def from_environment() -> dict[str, object]:
         "SMS_CODE_RESEND_SECONDS": _int("SMS_CODE_RESEND_SECONDS", 60),
         "SMS_CODE_HOURLY_LIMIT": _int("SMS_CODE_HOURLY_LIMIT", 5),
         "SMS_CODE_DAILY_LIMIT": _int("SMS_CODE_DAILY_LIMIT", 10),
+        # Email: recorded in the email_message table only, unless MAIL_SMTP_HOST names a server to send through.
+        "MAIL_SMTP_HOST": _env("MAIL_SMTP_HOST", ""),
+        "MAIL_SMTP_PORT": _int("MAIL_SMTP_PORT", 587),
+        "MAIL_SMTP_USER": _env("MAIL_SMTP_USER", ""),
+        "MAIL_SMTP_PASSWORD": _env("MAIL_SMTP_PASSWORD", ""),
+        "MAIL_SMTP_STARTTLS": _flag("MAIL_SMTP_STARTTLS", True),
+        "MAIL_SENDER": _env("MAIL_SENDER", "noreply@localhost"),
+        # Minutes a password-reset link stays usable.
+        "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 30),
+        # The site's address as people reach it (https://example.gov.cn), for links in emails. Empty: the address
+        # of the request; set it in production so that a forged Host header cannot put another site in the link.
+        "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", ""),
         # The session cookie: not readable by scripts, not sent on cross-site POSTs, re-signed on every request so
         # that PERMANENT_SESSION_LIFETIME (from SESSION_IDLE_MINUTES) counts idle time. Secure needs HTTPS: set
         # SESSION_COOKIE_SECURE=1 in production; the embedded default serves plain HTTP on localhost.
@@ -72,7 +84,8 @@ def from_environment() -> dict[str, object]:
 
 POSITIVE_SETTINGS = (
     "MAX_REQUEST_MB", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "SESSION_IDLE_MINUTES", "SMS_CODE_TTL_SECONDS",
-    "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT",
+    "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT", "MAIL_SMTP_PORT",
+    "PASSWORD_RESET_MINUTES",
 )
 
 

@@ -10,6 +10,7 @@ from services import (  # noqa: F401
     comments,
     divisions,
     documents,
+    mail,
     materials,
     notifications,
     people,

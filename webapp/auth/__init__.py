@@ -1,22 +1,25 @@
-"""Sign-in and sign-out. Citizens sign in with phone and password; staff then confirm a code sent to their phone.
+"""Accounts on the web: sign-in and sign-out here, registration, recovery and the profile in the modules below.
+
+Citizens sign in with phone and password; staff then confirm a code sent to their phone.
 
 Between the two staff steps the session holds only a pending marker (account id, expiry, where to go next), never a
 signed-in state: `login_user` runs after the code is confirmed. The marker lives `PENDING_SECONDS`, counted from the
 password step and not extended by asking for another code, so a password proof does not stay usable for long.
 """
 
+import math
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from engine.db import utcnow
 from forms.auth import CodeForm, LoginForm
 from forms.base import BaseForm
 from processes.roles import STAFF_ROLES
-from services import accounts, divisions, sms_codes
+from services import accounts, sms_codes
 from services.accounts import UserModel
 from services.db import db
 from webapp.extensions import SESSION_EPOCH_KEY, SignedInUser
@@ -56,24 +59,33 @@ def _restart_session() -> None:
     session.permanent = True
 
 
-def _sign_in(account: UserModel) -> None:
+def sign_in_account(account: UserModel) -> None:
+    """Sign `account` in on a fresh session."""
     _restart_session()
-    session[SESSION_EPOCH_KEY] = account.session_epoch or 0
+    keep_session(account)
     login_user(SignedInUser(account))
 
 
-def _send_code(phone: str) -> None:
+def keep_session(account: UserModel) -> None:
+    """Keep the current session valid after the account's epoch was raised (the other sessions end)."""
+    session[SESSION_EPOCH_KEY] = account.session_epoch or 0
+
+
+def issue_code(phone: str, purpose: str, *, deliver: bool = True) -> bool:
+    """Send an SMS code within the configured limits and flash what happened; return whether it was sent."""
     config = current_app.config
     try:
         sms_codes.issue_code(
-            db.session, phone, sms_codes.STAFF_LOGIN, ttl_seconds=config["SMS_CODE_TTL_SECONDS"],
+            db.session, phone, purpose, ttl_seconds=config["SMS_CODE_TTL_SECONDS"],
             resend_seconds=config["SMS_CODE_RESEND_SECONDS"], hourly_limit=config["SMS_CODE_HOURLY_LIMIT"],
-            daily_limit=config["SMS_CODE_DAILY_LIMIT"],
+            daily_limit=config["SMS_CODE_DAILY_LIMIT"], deliver=deliver,
         )
     except sms_codes.CodeRefused as exc:
         flash(exc.message, "warning")
-    else:
-        flash(f"验证码已发送至 {mask_phone(phone)}，请查收短信", "info")
+        return False
+    minutes = math.ceil(config["SMS_CODE_TTL_SECONDS"] / 60)
+    flash(f"验证码已发送至 {mask_phone(phone)}，{minutes} 分钟内有效，请查收短信", "info")
+    return True
 
 
 def _pending_account() -> tuple[UserModel | None, str]:
@@ -115,12 +127,12 @@ def login():
             error = exc.message
         else:
             if account.role not in STAFF_ROLES:
-                _sign_in(account)
+                sign_in_account(account)
                 return redirect(next_url)
             _restart_session()
             expires = utcnow() + timedelta(seconds=PENDING_SECONDS)
             session[PENDING_KEY] = {"user_id": account.id, "expires": expires.timestamp(), "next": next_url}
-            _send_code(account.phone)
+            issue_code(account.phone, sms_codes.STAFF_LOGIN)
             return redirect(url_for("auth.verify"))
     action = url_for("auth.login", next=None if next_url == "/" else next_url)
     return render_template("auth/login.html", form=form, error=error, action=action)
@@ -150,7 +162,7 @@ def verify():
             next_url = safe_next(session[PENDING_KEY].get("next"))
             # The time of the full sign-in, not of the password step (authenticate noted that one).
             accounts.record_login(db.session, account)
-            _sign_in(account)
+            sign_in_account(account)
             return redirect(next_url)
         # Rendered with 200 so that the request edge commits the attempt count.
         error = "验证码不正确或已失效，请核对短信或重新获取"
@@ -164,7 +176,7 @@ def resend():
     account, elsewhere = _pending_or_redirect()
     if account is None:
         return elsewhere
-    _send_code(account.phone)
+    issue_code(account.phone, sms_codes.STAFF_LOGIN)
     return redirect(url_for("auth.verify"))
 
 
@@ -177,15 +189,5 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-@bp.get("/me")
-@login_required
-def me():
-    """Show the signed-in account: 我的账号."""
-    account = current_user.account
-    division = None
-    if account.division_code:
-        try:
-            division = divisions.full_name(db.session, account.division_code)
-        except LookupError:
-            division = account.division_code
-    return render_template("auth/me.html", account=account, division=division)
+# The views of registration, recovery and the profile live in modules of their own on the same blueprint.
+from webapp.auth import profile, recovery, registration  # noqa: E402, F401

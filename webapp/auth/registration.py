@@ -1,0 +1,100 @@
+"""Citizen registration (注册): the notice first, then a real-name form confirmed by an SMS code.
+
+The notice must be accepted before the form is shown or taken: acceptance is kept in the session, and every POST
+of the form checks it again (a client that skips the notice page is sent back to it, and nothing is written).
+Checks run cheapest first and the SMS code last, so a form with a mistake does not use up the code.
+"""
+
+from flask import flash, redirect, render_template, session, url_for
+from flask_login import current_user
+
+from forms.auth import NoticeForm, RegisterForm
+from services import accounts, sms_codes
+from services.db import db
+from webapp.auth import bp, issue_code, sign_in_account
+
+NOTICE_KEY = "register_notice_accepted"
+WRONG_CODE = "验证码不正确或已失效，请核对短信或重新获取"
+NOTICE_FIRST = "请先阅读并同意注册须知"
+
+
+def _notice_page(form: NoticeForm | None = None, error: str | None = None):
+    return render_template("auth/register_notice.html", form=form or NoticeForm(), error=error)
+
+
+def _form_page(form: RegisterForm, error: str | None = None):
+    return render_template("auth/register.html", form=form, error=error)
+
+
+def _signed_in_elsewhere():
+    return redirect(url_for("portal.index")) if current_user.is_authenticated else None
+
+
+@bp.get("/register")
+def register():
+    """Show the registration notice, or the form once the notice has been accepted."""
+    if elsewhere := _signed_in_elsewhere():
+        return elsewhere
+    if not session.get(NOTICE_KEY):
+        return _notice_page()
+    return _form_page(RegisterForm())
+
+
+@bp.post("/register/notice")
+def accept_notice():
+    """Record that the notice was read and accepted, and go on to the form."""
+    if elsewhere := _signed_in_elsewhere():
+        return elsewhere
+    form = NoticeForm()
+    if not form.validate_on_submit():
+        return _notice_page(form)
+    session[NOTICE_KEY] = True
+    return redirect(url_for("auth.register"))
+
+
+@bp.post("/register/code")
+def register_code():
+    """Send a registration code to the phone typed into the form (获取验证码), and show the form again."""
+    if elsewhere := _signed_in_elsewhere():
+        return elsewhere
+    if not session.get(NOTICE_KEY):
+        return _notice_page(error=NOTICE_FIRST)
+    form = RegisterForm()  # shown again as typed (passwords are never sent back); only the phone is checked now
+    if not form.phone.validate(form):
+        return _form_page(form)
+    if accounts.find_by_phone(db.session, form.phone.data) is not None:
+        form.phone.errors = [accounts.PHONE_TAKEN]
+        return _form_page(form)
+    issue_code(form.phone.data, sms_codes.REGISTER)
+    return _form_page(form)
+
+
+@bp.post("/register")
+def register_submit():
+    """Create the citizen's account, sign them in, and go to the citizen home."""
+    if elsewhere := _signed_in_elsewhere():
+        return elsewhere
+    if not session.get(NOTICE_KEY):
+        return _notice_page(error=NOTICE_FIRST)
+    form = RegisterForm()
+    if not form.validate_on_submit():
+        return _form_page(form)
+    problems = accounts.registration_problems(db.session, phone=form.phone.data, id_number=form.id_number.data)
+    if not problems and not sms_codes.verify_code(db.session, form.phone.data, sms_codes.REGISTER, form.code.data):
+        problems = {"code": WRONG_CODE}
+    if not problems:
+        try:
+            account = accounts.register_citizen(
+                db.session, phone=form.phone.data, name=form.name.data, id_number=form.id_number.data,
+                password=form.password.data, email=form.email.data or None,
+            )
+        except accounts.RegistrationRefused as exc:
+            problems = exc.problems
+    if problems:
+        for name, message in problems.items():
+            form[name].errors = [message]
+        # 200, so that the request edge keeps the attempt counted against the code.
+        return _form_page(form, error="注册未完成，请按提示修改后重新提交")
+    sign_in_account(account)
+    flash("注册成功，您已登录", "success")
+    return redirect(url_for("citizen.notice"))
