@@ -66,12 +66,14 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.cli import register_commands
     from webapp.portal import bp as portal_bp
     from webapp.staff import bp as staff_bp
+    from webapp.statistics import bp as statistics_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(statistics_bp)
     register_commands(app)
     return app
 
