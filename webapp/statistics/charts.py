@@ -91,7 +91,7 @@ def donut_chart(title: str, rows: Sequence[tuple[str, int]]) -> Markup:
 
 def line_chart(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> Markup:
     """Draw one line per (name, values) over the x labels (months), with a legend and a y axis."""
-    width, height, left, right, top_pad, bottom = 480, 240, 48, 12, 28, 36
+    width, height, left, right, top_pad, bottom = 480, 240, 48, 28, 28, 36
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     top = _nice_max(max((max(values, default=0) for _, values in series), default=0))
     body = []
