@@ -6,6 +6,7 @@ around 29 to 33 by parity, fathers a little older, most people Han with each pro
 villages far busier than most, fewer submissions at weekends, most cases done within a few working days.
 """
 
+import itertools
 import random
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
@@ -87,17 +88,18 @@ def generate(session: Session, count: int, villages: Sequence[str], *, start: da
     rng = random.Random(seed)
     applicant = synthetic_applicant(session)
     # A few busy places and many quiet ones: each village's weight is log-normal.
-    weights = [rng.lognormvariate(0, 1) for _ in villages]
+    weights = list(itertools.accumulate(rng.lognormvariate(0, 1) for _ in villages))
+    type_weights = list(itertools.accumulate(TYPE_WEIGHTS.values()))
     first_number = (session.scalar(select(func.count()).select_from(CaseModel)) or 0) + 1
     span = (end - start).total_seconds()
     batch: list[dict] = []
     written = 0
     for offset in range(count):
-        case_type = rng.choices(tuple(TYPE_WEIGHTS), tuple(TYPE_WEIGHTS.values()))[0]
+        case_type = rng.choices(tuple(TYPE_WEIGHTS), cum_weights=type_weights)[0]
         submitted = start + timedelta(seconds=rng.random() * span)
         while submitted.astimezone(CST).weekday() >= 5 and rng.random() < 0.7:  # fewer at weekends
             submitted = start + timedelta(seconds=rng.random() * span)
-        hukou = rng.choices(villages, weights)[0]
+        hukou = rng.choices(villages, cum_weights=weights)[0]
         residence = hukou if rng.random() < 0.8 else rng.choice(villages)
         mother_age = max(18, min(49, round(rng.gauss(MOTHER_AGE_MEAN[case_type], 4))))
         father_age = max(20, min(60, mother_age + round(rng.gauss(2, 3))))
