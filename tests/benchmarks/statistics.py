@@ -110,12 +110,12 @@ def measure(session: Session, repetitions: int) -> bool:
                 source = _TallySource(session, code, filters)
                 for dimension, by in TALLY_QUERIES:
                     all_ok &= _timed(f"tally sum {dimension} by {'+'.join(by)}",
-                                     lambda d=dimension, b=by: source.sums(d, b), repetitions)
+                                     lambda d=dimension, b=by, s=source: s.sums(d, b), repetitions)
             else:
-                all_ok &= _timed("live fetch and tally", lambda c=code: _LiveSource(session, c, filters, timing),
+                all_ok &= _timed("live fetch and tally", lambda c=code, f=filters: _LiveSource(session, c, f, timing),
                                  repetitions)
             all_ok &= _timed("whole page (summarize)",
-                             lambda c=code: statistics.summarize(session, c, filters, timing), repetitions)
+                             lambda c=code, f=filters: statistics.summarize(session, c, f, timing), repetitions)
             session.rollback()
     return all_ok
 
