@@ -115,6 +115,11 @@ def _read_divisions(path: Path) -> Iterator[dict[str, str | int | None]]:
             }
 
 
+def read_division_file(path: Path | str) -> Iterator[dict[str, str | int | None]]:
+    """Yield the rows (code, name, level, parent_code) of an official division file, checked as on import."""
+    return _read_divisions(Path(path))
+
+
 def _validate(path: Path) -> int:
     """Validate a whole division file without writing and return its number of rows."""
     # Duplicates must be rejected up front: PostgreSQL refuses to upsert the same key twice in one statement.

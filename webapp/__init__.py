@@ -69,6 +69,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.portal import bp as portal_bp
     from webapp.slips import bp as slips_bp
     from webapp.staff import bp as staff_bp
+    from webapp.statistics import bp as statistics_bp
 
     app.register_blueprint(portal_bp)
     app.register_blueprint(auth_bp)
@@ -77,6 +78,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(slips_bp)
+    app.register_blueprint(statistics_bp)
     register_commands(app)
     return app
 

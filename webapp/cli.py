@@ -1,6 +1,7 @@
-"""The `flask` command group: init, db, processes, cases, divisions, holidays, users, tick, start."""
+"""The `flask` command group: init, db, processes, cases, divisions, holidays, users, stats, tick, start."""
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -171,6 +172,49 @@ def register_commands(app: Flask) -> None:
         click.echo(f"已为{user.name}（{ROLES[user.role]}）签发接口令牌“{name.strip()}”，有效期 {days} 天。"
                    "令牌只显示这一次，请妥善保存：", err=True)
         click.echo(secret)
+
+    @app.cli.group("stats")
+    def stats_group() -> None:
+        """Registration statistics: synthetic cases and the pre-aggregated tally."""
+
+    @stats_group.command("generate")
+    @click.option("--count", required=True, type=click.IntRange(1, 20_000_000), help="How many cases to write.")
+    @click.option("--division", "prefix", default="", help="Only villages whose code starts with this (e.g. 13).")
+    @click.option("--villages-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                  help="Take the village codes from an official villages CSV (.csv or .csv.gz) instead of the "
+                       "division table.")
+    @click.option("--months", default=24, show_default=True, type=click.IntRange(1, 240),
+                  help="Spread the submissions over this many months up to today.")
+    @click.option("--seed", default=2026, show_default=True, type=int)
+    def stats_generate(count: int, prefix: str, villages_file: Path | None, months: int, seed: int) -> None:
+        """Write synthetic cases for statistics (then run `stats refresh`)."""
+        from engine.calendar import load_calendar
+        from engine.db import utcnow
+        from services import synthetic
+
+        prefix = prefix.strip()
+        if villages_file is None:
+            villages = synthetic.villages_in(db.session, prefix)
+        else:
+            villages = [row["code"] for row in divisions.read_division_file(villages_file)
+                        if row["level"] == 5 and str(row["code"]).startswith(prefix)]
+        if not villages:
+            raise click.ClickException(f"没有代码以“{prefix}”开头的村（居），请先导入区划或指定 --villages-file")
+        now = utcnow()
+        written = synthetic.generate(db.session, count, villages, start=now - timedelta(days=round(months * 30.44)),
+                                     end=now, calendar=load_calendar(db.session), now=now, seed=seed)
+        _commit()
+        click.echo(f"已生成 {written} 件模拟案件，分布于 {len(villages)} 个村（居）")
+
+    @stats_group.command("refresh")
+    def stats_refresh() -> None:
+        """Rebuild the pre-aggregated tally that province and city statistics read (cron it, e.g. hourly)."""
+        from services import statistics
+
+        timing = statistics.timing_for(db.session, current_app.config["STATS_LIMIT_DAYS"])
+        count = statistics.refresh(db.session, timing)
+        _commit()
+        click.echo(f"已汇总 {count} 件案件")
 
     @app.cli.command("tick")
     def tick() -> None:

@@ -78,6 +78,8 @@ def from_environment() -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
         "SESSION_REFRESH_EACH_REQUEST": True,
+        # Statistics: a case is overdue when done (or still open) after this many working days from submission.
+        "STATS_LIMIT_DAYS": _int("STATS_LIMIT_DAYS", 3),
     }
     return config
 
@@ -85,7 +87,7 @@ def from_environment() -> dict[str, object]:
 POSITIVE_SETTINGS = (
     "MAX_REQUEST_MB", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "SESSION_IDLE_MINUTES", "SMS_CODE_TTL_SECONDS",
     "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT", "MAIL_SMTP_PORT",
-    "PASSWORD_RESET_MINUTES",
+    "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS",
 )
 
 

@@ -15,6 +15,7 @@ from services import (  # noqa: F401
     notifications,
     people,
     sms_codes,
+    statistics,
 )
 
 metadata = Base.metadata

@@ -479,6 +479,28 @@ def test_the_inbox_filters_as_the_workbench_does(session, submit, api):
     assert first.case_number != second.case_number
 
 
+def test_statistics_are_scoped_to_the_token_owners_division(submit, api):
+    submit()
+    submit(case_type="second_child")
+    county = api("county").get(f"{SERVER_PREFIX}/statistics").get_json()
+    assert (county["division"]["code"], county["total"], county["live"]) == ("110101", 2, True)
+    assert county["by_type"] == {"first_child": 1, "second_child": 1, "third_child": 0}
+    assert {child["code"]: child["cases"] for child in county["children"]}[TOWNSHIP] == 2
+    township = api("county").get(f"{SERVER_PREFIX}/statistics?division={TOWNSHIP}&type=second_child").get_json()
+    assert (township["division"]["code"], township["total"]) == (TOWNSHIP, 1)
+    assert [p["code"] for p in township["division"]["path"]] == ["11", "1101", "110101", TOWNSHIP]
+    own = api("township").get(f"{SERVER_PREFIX}/statistics").get_json()
+    assert own["division"]["code"] == TOWNSHIP
+    for who, division in (("township", "110101"), ("county", "11"), ("county", "130623")):
+        error = _error(api(who).get(f"{SERVER_PREFIX}/statistics?division={division}"), 403)
+        assert error["message"] == "无权查看该区划的统计数据（仅限本人辖区及其下级区划）"
+    _error(api("hukou").get(f"{SERVER_PREFIX}/statistics"), 403)
+    for query, message in (("from=2026-13", "起始月份应为 YYYY-MM 格式的月份，如 2026-01"),
+                           ("type=fourth_child", "未知的申请类型：fourth_child"),
+                           ("from=2026-02&to=2026-01", "起始月份不能晚于截止月份")):
+        assert _error(api("county").get(f"{SERVER_PREFIX}/statistics?{query}"), 400)["message"] == message
+
+
 # -- the OpenAPI document -----------------------------------------------------------------------------------------
 
 
@@ -519,5 +541,6 @@ def test_every_documented_operation_answers_as_documented(session, submit, api):
     assert hukou.post(f"{SERVER_PREFIX}/tasks/claim", json_body={"task_ids": [task]}).get_json()["claimed"] == 1
     done = hukou.post(f"{SERVER_PREFIX}/tasks/{task}/complete", json_body={"decision": "verified", "reason": ""})
     assert done.status_code == 200, done.text
+    assert api("township").get(f"{SERVER_PREFIX}/statistics?type=first_child").get_json()["total"] == 1
     documented = {(method.upper(), path) for path, operations in DOCUMENT["paths"].items() for method in operations}
     assert documented == CALLED, "a documented operation is not walked here (or an undocumented one is)"

@@ -8,6 +8,8 @@ from typing import Any
 
 from forms.tasks import REASON_MAX_LENGTH
 from processes.inbox import DEFAULT_PAGE_SIZE, MAX_BULK_CLAIM, MAX_PAGE_SIZE, MAX_SEARCH_LENGTH, VIEWS
+from services.cases import CASE_TYPES
+from services.statistics import STATUSES
 from webapp.api.errors import CODES, MESSAGES
 
 SERVER_PREFIX = "/api/v1"
@@ -183,6 +185,51 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+_SHARE = _nullable("number", minimum=0, maximum=1)
+SCHEMAS["Statistics"] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["division", "filters", "total", "children", "by_type", "case_type_labels", "by_status", "mother_age",
+                 "father_age", "mother_ethnicity", "father_ethnicity", "by_month", "processing", "limit_days",
+                 "as_of", "live"],
+    "properties": {
+        "division": {"type": "object", "additionalProperties": False, "required": ["code", "name", "level", "path"],
+                     "properties": {"code": {"type": "string"}, "name": {"type": "string"},
+                                    "level": {"type": "integer", "description": "1 省 2 市 3 县 4 乡镇（街道）"},
+                                    "path": {"type": "array", "items": _ref("Division")}}},
+        "filters": {"type": "object", "additionalProperties": False, "required": ["from", "to", "case_type"],
+                    "properties": {"from": _nullable("string"), "to": _nullable("string"),
+                                   "case_type": _nullable("string")}},
+        "total": {"type": "integer", "description": "登记数（按户籍地）"},
+        "children": {"type": "array", "description": "各下级区划", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["code", "name", "cases", "overdue", "overdue_share"],
+            "properties": {"code": {"type": "string"}, "name": {"type": "string"}, "cases": {"type": "integer"},
+                           "overdue": {"type": "integer"}, "overdue_share": _SHARE}}},
+        "by_type": {"type": "object", "additionalProperties": False, "required": list(CASE_TYPES),
+                    "properties": {key: {"type": "integer"} for key in CASE_TYPES}},
+        "case_type_labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "by_status": {**_COUNTS, "description": "、".join(STATUSES)},
+        "mother_age": {**_COUNTS, "description": "女方年龄段（如 25-29；空字符串为未填写）"},
+        "father_age": {**_COUNTS, "description": "男方年龄段"},
+        "mother_ethnicity": {**_COUNTS, "description": "女方民族（GB/T 3304 代码）"},
+        "father_ethnicity": {**_COUNTS, "description": "男方民族（GB/T 3304 代码）"},
+        "by_month": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["month", *CASE_TYPES, "total"],
+            "properties": {"month": {"type": "string", "description": "YYYY-MM（北京时间）"},
+                           "total": {"type": "integer"}, **{key: {"type": "integer"} for key in CASE_TYPES}}}},
+        "processing": {"type": "object", "additionalProperties": False,
+                       "required": ["completed", "median_days", "p90_days", "overdue", "overdue_share", "histogram"],
+                       "properties": {"completed": {"type": "integer"}, "median_days": _nullable("integer"),
+                                      "p90_days": _nullable("integer"), "overdue": {"type": "integer"},
+                                      "overdue_share": _SHARE,
+                                      "histogram": {**_COUNTS, "description": "办结用时（工作日）: 件数"}}},
+        "limit_days": {"type": "integer", "description": "承诺时限（工作日）"},
+        "as_of": _nullable("string", format="date-time", description="省、市级汇总数据的生成时间"),
+        "live": {"type": "boolean", "description": "县、乡级为实时数据"},
+    },
+}
+
 ERROR_DESCRIPTIONS = {
     400: "请求格式错误（非 JSON、类型不符、参数无效）",
     401: "缺少访问令牌，或令牌无效、已过期、已撤销（仅限工作人员账号的令牌）",
@@ -251,6 +298,22 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _json(_ref("CompleteResult"), "已办理；含案件的新状态"),
                       **_errors(400, 401, 403, 404, 409, 422)},
     }},
+    "/statistics": {"get": {
+        "operationId": "getStatistics", "tags": ["statistics"], "summary": "统计数据（与统计分析页面相同的数字）",
+        "description": "按户籍地统计本人辖区（或其下级区划）的登记数：各下级区划、类型、状态、年龄段、民族、月份、"
+                       "办理用时。省、市级来自定时汇总（as_of），县、乡级为实时数据。",
+        "parameters": [
+            {"name": "division", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"},
+             "description": "本人辖区内的区划代码（2、4、6或9位），默认为本人辖区"},
+            {"name": "from", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+             "description": "起始月份 YYYY-MM（含）"},
+            {"name": "to", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+             "description": "截止月份 YYYY-MM（含）"},
+            {"name": "type", "in": "query", "schema": {"type": "string", "enum": list(CASE_TYPES)},
+             "description": "申请类型"},
+        ],
+        "responses": {"200": _json(_ref("Statistics"), "统计数据"), **_errors(400, 401, 403)},
+    }},
     "/openapi.json": {"get": {
         "operationId": "getOpenApi", "tags": ["meta"], "summary": "本接口说明（OpenAPI 3.1）",
         "security": [],
@@ -271,7 +334,8 @@ DOCUMENT: dict[str, Any] = {
     },
     "servers": [{"url": SERVER_PREFIX}],
     "security": [{"bearerAuth": []}],
-    "tags": [{"name": "tasks", "description": "待办任务"}, {"name": "meta", "description": "接口说明"}],
+    "tags": [{"name": "tasks", "description": "待办任务"}, {"name": "statistics", "description": "统计数据"},
+             {"name": "meta", "description": "接口说明"}],
     "paths": PATHS,
     "components": {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "brt_…",

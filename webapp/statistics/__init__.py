@@ -1,0 +1,120 @@
+"""Statistics pages for officials: their division's registrations in charts and tables, drill-down by division,
+filters by month range and type, and each figure exported as CSV or XLSX.
+"""
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from services import statistics
+from services.cases import CASE_TYPES
+from webapp.statistics import charts
+from webapp.statistics.scope import OutOfScope, may_read_statistics, scope_for, summary_for
+
+bp = Blueprint("statistics", __name__, url_prefix="/statistics", template_folder="templates",
+               static_folder="static")
+
+DEEPEST_DRILL = 9  # divisions are drilled down to townships; their villages are listed, not opened
+EXPORT_FORMATS = ("csv", "xlsx")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.app_context_processor
+def _navigation() -> dict[str, bool]:
+    """Tell the admin menu whether to offer the statistics pages."""
+    return {"reads_statistics": current_user.is_authenticated and may_read_statistics(current_user.account)}
+
+
+def _scope_and_filters() -> tuple[str, statistics.Filters]:
+    """Return the division and filters the request asks for; 403 outside the reader's division."""
+    try:
+        code = scope_for(current_user.account, request.args.get("division"))
+    except OutOfScope:
+        abort(403)
+    filters = statistics.Filters.parse(request.args.get("from"), request.args.get("to"), request.args.get("type"))
+    return code, filters
+
+
+def chart_of(figure: statistics.Figure) -> Markup | None:
+    """Draw the chart of one figure (None for the figures shown as a table only)."""
+    if figure.chart == "bar":
+        return charts.bar_chart(figure.title, [(row[0], row[1]) for row in figure.rows])
+    if figure.chart == "donut":
+        return charts.donut_chart(figure.title, [(row[0], row[1]) for row in figure.rows])
+    if figure.chart == "line":
+        series = [(label, [row[index + 1] for row in figure.rows]) for index, label in enumerate(CASE_TYPES.values())]
+        return charts.line_chart(figure.title, [row[0] for row in figure.rows], series)
+    return None
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    """Show the statistics of the reader's division, or of a division inside it."""
+    account = current_user.account
+    try:
+        code, filters = _scope_and_filters()
+        summary = summary_for(code, filters)
+    except statistics.StatisticsError as exc:
+        return render_template("statistics/dashboard.html", summary=None, error=str(exc), args=request.args,
+                               case_types=CASE_TYPES), 400
+    own_length = len(account.division_code)
+    return render_template("statistics/dashboard.html", summary=summary, error=None, args=request.args,
+                           case_types=CASE_TYPES, chart_of=chart_of, own_length=own_length,
+                           drillable=len(code) < DEEPEST_DRILL, filter_args=filters.query_args())
+
+
+def _figure(summary: statistics.Summary, key: str) -> statistics.Figure:
+    found = next((figure for figure in summary.figures if figure.key == key), None)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _filename(summary: statistics.Summary, figure: statistics.Figure, extension: str) -> str:
+    return f"statistics-{summary.code}-{figure.key}.{extension}"
+
+
+def _as_csv(summary: statistics.Summary, figure: statistics.Figure) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(figure.columns)
+    writer.writerows(figure.rows)
+    # A byte order mark: Excel opens UTF-8 CSV as Chinese text only with one.
+    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(summary, figure, "csv")}"'})
+
+
+def _as_xlsx(summary: statistics.Summary, figure: statistics.Figure) -> Response:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = figure.key
+    sheet.append([f"{summary.name}（{summary.code}）{figure.title}"])
+    sheet.append(figure.columns)
+    for row in figure.rows:
+        sheet.append(row)
+    sheet.column_dimensions["A"].width = 24
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return Response(buffer.getvalue(), mimetype=XLSX_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{_filename(summary, figure, "xlsx")}"'})
+
+
+@bp.get("/export/<key>.<extension>")
+@login_required
+def export(key: str, extension: str):
+    """Download one figure's table as CSV or XLSX, for the same division and filters as the page."""
+    if extension not in EXPORT_FORMATS:
+        abort(404)
+    try:
+        code, filters = _scope_and_filters()
+        summary = summary_for(code, filters)
+    except statistics.StatisticsError:
+        abort(400)
+    figure = _figure(summary, key)
+    return _as_csv(summary, figure) if extension == "csv" else _as_xlsx(summary, figure)
