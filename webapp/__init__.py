@@ -66,6 +66,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.citizen import bp as citizen_bp
     from webapp.cli import register_commands
     from webapp.portal import bp as portal_bp
+    from webapp.processadmin import bp as processadmin_bp
     from webapp.staff import bp as staff_bp
 
     app.register_blueprint(portal_bp)
@@ -74,6 +75,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     app.register_blueprint(staff_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(processadmin_bp)
     register_commands(app)
     return app
 
