@@ -157,10 +157,10 @@ class Runtime:
             raise NotFound("任务不存在")
         step = self._load(session, row.instance_id)
         session.refresh(row)
-        if step.instance.status != "running":
-            raise TaskConflict(INACTIVE_MESSAGES.get(step.instance.status, "该案件当前不可办理"))
         if row.status == "completed":
             raise TaskConflict("该任务已经办理完毕，无需重复提交")
+        if step.instance.status != "running":
+            raise TaskConflict(INACTIVE_MESSAGES.get(step.instance.status, "该案件当前不可办理"))
         if row.status != "open":
             raise TaskConflict("该任务已取消，无法办理")
         if row.claimed_by and row.claimed_by != actor:
