@@ -3,8 +3,8 @@
 import hashlib
 import re
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.decisions import DecisionInfo, is_dmn, read_decision
-from engine.diagram import Diagram, Vocabulary, decision_refs, executable_process_ids, lint, read_diagram
+from engine.diagram import Assignment, Diagram, Vocabulary, decision_refs, executable_process_ids, lint, read_diagram
 from engine.errors import DiagramRejected, NotFound
 from engine.models import ProcessDefinitionModel
 from engine.parser import EngineBpmnParser
@@ -99,14 +99,32 @@ def parse_decision(xml: bytes) -> DecisionInfo:
 class DefinitionStore:
     """Deploys definitions and hands out their parsed form, parsing each version once per process."""
 
-    def __init__(self, vocabulary: Vocabulary):
+    def __init__(self, vocabulary: Vocabulary,
+                 assignments: Callable[[Session], Mapping[str, Assignment]] | None = None):
         self.vocabulary = vocabulary
+        # The product's assignment rules, read when a diagram is checked (they may name lanes the roles do not).
+        self.assignments = assignments
         # Keyed by content hash: ids can be reused (a restored or recreated database), content cannot lie.
         self._parsed: dict[str, ParsedDefinition] = {}
         self._lock = threading.Lock()
 
-    def deploy(self, session: Session, xml: bytes, deployed_by: str) -> tuple[ProcessDefinitionModel, bool]:
+    def check(self, session: Session, xml: bytes) -> ParsedDefinition:
+        """Parse and lint a BPMN process as deploying it would, without storing it; raise DiagramRejected."""
+        _, process_id = _process_root(xml)
+        bound = {d.key: d for d in self._active_decisions(session)}
+        return parse(xml, self.vocabulary_for(session), {key: d.xml for key, d in bound.items()})
+
+    def vocabulary_for(self, session: Session) -> Vocabulary:
+        """Return the vocabulary with the current assignment rules (lane or group name → role and jurisdiction)."""
+        if self.assignments is None:
+            return self.vocabulary
+        return replace(self.vocabulary, assignments=self.assignments(session))
+
+    def deploy(self, session: Session, xml: bytes, deployed_by: str,
+               active: bool = True) -> tuple[ProcessDefinitionModel, bool]:
         """Store a BPMN or DMN file as the next version of its key; identical content returns the existing version.
+
+        `active=False` stores a version for review: new cases do not start on it until it is activated.
 
         A process is bound to the newest active versions of the decisions it names: its content hash covers
         theirs, so deploying it again after a decision changed makes a new version that uses the new decision,
@@ -115,18 +133,18 @@ class DefinitionStore:
         if is_dmn(parse_untrusted_xml(xml)):
             info = parse_decision(xml)
             return self._store(session, "dmn", info.id, info.name, xml, hashlib.sha256(xml).hexdigest(), {},
-                               deployed_by, None)
+                               deployed_by, None, active)
         _, process_id = _process_root(xml)
         bound = {d.key: d for d in self._active_decisions(session)}
-        parsed = parse(xml, self.vocabulary, {key: d.xml for key, d in bound.items()})
+        parsed = parse(xml, self.vocabulary_for(session), {key: d.xml for key, d in bound.items()})
         used = {key: bound[key] for key in sorted(decision_refs(parsed.diagram))}
         digest = hashlib.sha256(xml + "".join(d.sha256 for d in used.values()).encode()).hexdigest()
         return self._store(session, "bpmn", process_id, parsed.diagram.name, xml, digest,
-                           {key: d.id for key, d in used.items()}, deployed_by, parsed)
+                           {key: d.id for key, d in used.items()}, deployed_by, parsed, active)
 
     def _store(self, session: Session, kind: str, key: str, name: str, xml: bytes, digest: str,
                decisions: dict[str, int], deployed_by: str,
-               parsed: ParsedDefinition | None) -> tuple[ProcessDefinitionModel, bool]:
+               parsed: ParsedDefinition | None, active: bool) -> tuple[ProcessDefinitionModel, bool]:
         existing = session.scalar(select(ProcessDefinitionModel).where(
             ProcessDefinitionModel.key == key, ProcessDefinitionModel.sha256 == digest))
         if existing is not None:
@@ -137,7 +155,7 @@ class DefinitionStore:
         latest = session.scalar(
             select(func.max(ProcessDefinitionModel.version)).where(ProcessDefinitionModel.key == key))
         definition = ProcessDefinitionModel(
-            key=key, kind=kind, name=name, version=(latest or 0) + 1, sha256=digest, xml=xml, active=True,
+            key=key, kind=kind, name=name, version=(latest or 0) + 1, sha256=digest, xml=xml, active=active,
             decisions=decisions, deployed_by=deployed_by,
         )
         session.add(definition)
@@ -176,7 +194,7 @@ class DefinitionStore:
             definition = session.get(ProcessDefinitionModel, definition_id)
             decisions = {key: session.get(ProcessDefinitionModel, ident).xml
                          for key, ident in (definition.decisions or {}).items()}
-            found = parse(definition.xml, self.vocabulary, decisions)
+            found = parse(definition.xml, self.vocabulary_for(session), decisions)
             with self._lock:
                 self._parsed[sha256] = found
         return found

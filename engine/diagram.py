@@ -88,20 +88,44 @@ class Diagram:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """An assignment rule kept as data: a lane or group name of a diagram → a staff role and a jurisdiction field."""
+
+    role: str
+    jurisdiction_field: str | None = None
+
+
+@dataclass(frozen=True)
 class Vocabulary:
-    """What diagrams may name: roles (key → label), form keys, operators and jurisdiction fields."""
+    """What diagrams may name: roles (key → label), form keys, operators and jurisdiction fields.
+
+    `assignments` are the policy administrator's rules, consulted before the built-in role names.
+    """
 
     roles: Mapping[str, str]
     forms: Collection[str]
     operators: Collection[str]
     jurisdiction_fields: Collection[str]
+    assignments: Mapping[str, Assignment] = field(default_factory=dict)
+
+    def _rule(self, element: Element) -> Assignment | None:
+        given = (element.candidate_groups or element.lane or "").strip()
+        return self.assignments.get(given)
 
     def role_of(self, element: Element) -> str | None:
-        """Resolve a user task's role: candidateGroups first, else the lane (by key or by label)."""
+        """Resolve a user task's role: an assignment rule first, then candidateGroups, else the lane (key or label)."""
+        rule = self._rule(element)
+        if rule is not None:
+            return rule.role
         given = (element.candidate_groups or element.lane or "").strip()
         if given in self.roles:
             return given
         return next((key for key, label in self.roles.items() if label == given), None)
+
+    def jurisdiction_of(self, element: Element) -> str | None:
+        """Return the case field routing a user task: its own `jurisdiction` property, else its rule's field."""
+        rule = self._rule(element)
+        return element.properties.get("jurisdiction") or (rule.jurisdiction_field if rule else None)
 
 
 def _local(tag: str) -> str:
@@ -228,7 +252,7 @@ def _lint_user_task(el: Element, vocabulary: Vocabulary) -> list[str]:
         problems.append(f"{el.label}：用户任务缺少表单（camunda:formKey）")
     elif el.form_key not in vocabulary.forms:
         problems.append(f"{el.label}：未知表单 {el.form_key}，可用表单：{', '.join(vocabulary.forms)}")
-    field_name = el.properties.get("jurisdiction")
+    field_name = vocabulary.jurisdiction_of(el)
     if field_name and field_name not in vocabulary.jurisdiction_fields:
         known = ", ".join(vocabulary.jurisdiction_fields)
         problems.append(f"{el.label}：未知辖区字段 {field_name}，可用：{known}")

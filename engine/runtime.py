@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from engine.calendar import WorkCalendar, load_calendar
 from engine.db import utcnow
 from engine.definitions import DefinitionStore, ParsedDefinition
-from engine.diagram import Diagram, Vocabulary
+from engine.diagram import Assignment, Diagram, Vocabulary
 from engine.errors import NotFound, TaskConflict
 from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from engine.sandbox import SandboxScriptEngine
@@ -30,8 +32,12 @@ from engine.serializer import StateSerializer
 from engine.timers import WORKDAYS_HELPER
 
 CALENDAR_TTL_SECONDS = 60
+# Steps an administrator may move a stuck case back to.
+MOVABLE_TAGS = frozenset({"userTask", "serviceTask", "scriptTask", "businessRuleTask", "task", "manualTask"})
 REACHED = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR
 OUTBOX_SESSION_KEY = "engine.outbox"
+INACTIVE_MESSAGES = {"suspended": "该案件已被管理员暂停，暂不能办理", "cancelled": "该案件已被撤销",
+                     "completed": "该案件已办结", "error": "该案件流程出错，等待管理员处理"}
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,10 @@ class Runtime:
     def __init__(
         self, vocabulary: Vocabulary, operators: Mapping[str, Operator], hooks: Hooks,
         helpers: Mapping[str, Callable[..., Any]] | None = None, retry_policy: RetryPolicy | None = None,
+        assignments: Callable[[Session], Mapping[str, Assignment]] | None = None,
     ):
         self.vocabulary = vocabulary
-        self.definitions = DefinitionStore(vocabulary)
+        self.definitions = DefinitionStore(vocabulary, assignments)
         self.operators = operators
         self.hooks = hooks
         self.helpers = dict(helpers or {})
@@ -125,7 +132,7 @@ class Runtime:
         """Start a case on the newest active version of process `key` and run it to its first wait."""
         definition = self.definitions.latest_active(session, key)
         parsed = self.definitions.parsed(session, definition.id, definition.sha256)
-        workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self._script_engine(session))
+        workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine(session))
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
         instance = ProcessInstanceModel(
@@ -152,6 +159,8 @@ class Runtime:
         session.refresh(row)
         if row.status == "completed":
             raise TaskConflict("该任务已经办理完毕，无需重复提交")
+        if step.instance.status != "running":
+            raise TaskConflict(INACTIVE_MESSAGES.get(step.instance.status, "该案件当前不可办理"))
         if row.status != "open":
             raise TaskConflict("该任务已取消，无法办理")
         if row.claimed_by and row.claimed_by != actor:
@@ -245,7 +254,10 @@ class Runtime:
     def due_outbox(self, session: Session) -> list[int]:
         """Return the pending service tasks whose next attempt is due."""
         return list(session.scalars(
-            select(OutboxModel.id).where(OutboxModel.status == "pending", OutboxModel.next_attempt_at <= utcnow())
+            select(OutboxModel.id)
+            .join(ProcessInstanceModel, ProcessInstanceModel.id == OutboxModel.instance_id)
+            .where(OutboxModel.status == "pending", OutboxModel.next_attempt_at <= utcnow(),
+                   ProcessInstanceModel.status == "running")  # a suspended case's calls wait for its resumption
             .order_by(OutboxModel.id)
         ))
 
@@ -272,6 +284,176 @@ class Runtime:
 
         self._advance(session, step, "timer", run)
         return True
+
+    # -- administration ----------------------------------------------------------------------------------------
+
+    def suspend(self, session: Session, instance_id: int, actor: str, reason: str) -> ProcessInstanceModel:
+        """Stop a running case from advancing: its tasks cannot be completed, its timers and service calls wait."""
+        instance, _ = self._lock(session, instance_id)
+        if instance.status != "running":
+            raise TaskConflict("只有运行中的案件可以暂停")
+        instance.status = "suspended"
+        self._audit(session, instance, actor, "suspended", None, {"reason": reason})
+        return instance
+
+    def resume(self, session: Session, instance_id: int, actor: str) -> ProcessInstanceModel:
+        """Let a suspended case advance again; the service calls it held back are dispatched after commit."""
+        instance, _ = self._lock(session, instance_id)
+        if instance.status != "suspended":
+            raise TaskConflict("该案件未处于暂停状态")
+        instance.status = "running"
+        self._audit(session, instance, actor, "resumed", None, {})
+        pending = session.scalars(select(OutboxModel.id).where(
+            OutboxModel.instance_id == instance.id, OutboxModel.status == "pending"))
+        session.info.setdefault(OUTBOX_SESSION_KEY, []).extend(pending)
+        return instance
+
+    def cancel(self, session: Session, instance_id: int, actor: str, reason: str) -> ProcessInstanceModel:
+        """End a case for good: its open tasks and pending service calls are cancelled; the reason is audited."""
+        instance, _ = self._lock(session, instance_id)
+        if instance.status in {"completed", "cancelled"}:
+            raise TaskConflict("该案件已经结束，无法撤销")
+        instance.status, instance.ended_at, instance.next_timer_at = "cancelled", utcnow(), None
+        for model, live in ((HumanTaskModel, "open"), (OutboxModel, "pending")):
+            session.execute(update(model).where(model.instance_id == instance.id, model.status == live)
+                            .values(status="cancelled"))
+        self._audit(session, instance, actor, "cancelled", None, {"reason": reason})
+        return instance
+
+    def reached_steps(self, session: Session, instance_id: int) -> list[str]:
+        """Return the element ids a stuck token may be moved back to: the user and service tasks already done."""
+        instance, sha256 = self._lock(session, instance_id)
+        parsed = self.definitions.parsed(session, instance.definition_id, sha256)
+        workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
+        return sorted({t.task_spec.bpmn_id for t in _tasks(workflow, TaskState.COMPLETED)
+                       if (el := parsed.diagram.elements.get(t.task_spec.bpmn_id or "")) is not None
+                       and el.tag in MOVABLE_TAGS})
+
+    def move_token(self, session: Session, instance_id: int, element_id: str, actor: str,
+                   reason: str) -> ProcessInstanceModel:
+        """Move a stuck case back to a step it has done (its later steps are undone), and advance from there."""
+        step = self._load(session, instance_id)
+        if step.instance.status not in {"running", "error"}:
+            raise TaskConflict("只有运行中或出错的案件可以移动流程位置")
+        element = step.parsed.diagram.elements.get(element_id)
+        done = [t for t in _tasks(step.workflow, TaskState.COMPLETED) if t.task_spec.bpmn_id == element_id]
+        if element is None or element.tag not in MOVABLE_TAGS or not done:
+            raise TaskConflict("只能移回该案件已经办理过的任务")
+        target = max(done, key=lambda t: t.last_state_change)
+        # The step keeps its task id when reset: its finished rows stay as history under a fresh id.
+        for model in (HumanTaskModel, OutboxModel):
+            for row in session.scalars(select(model).where(model.task_guid == str(target.id))):
+                row.task_guid = str(uuid4())
+        step.instance.status, step.instance.incident = "running", False
+        self._audit(session, step.instance, actor, "token_moved", element_id,
+                    {"name": element.name, "reason": reason})
+
+        def run(wf: BpmnWorkflow) -> None:
+            wf.reset_from_task_id(target.id)
+            wf.do_engine_steps()
+
+        self._advance(session, step, actor, run)
+        return step.instance
+
+    def migration_blockers(self, session: Session, instance_id: int, target: ProcessDefinitionModel) -> list[str]:
+        """Say why a case cannot move to `target` (empty when it can): each waiting step must exist there alike."""
+        instance = session.get(ProcessInstanceModel, instance_id)
+        if instance is None:
+            raise NotFound(f"流程实例 {instance_id} 不存在")
+        return self._blockers(session, instance, target)
+
+    def _blockers(self, session: Session, instance: ProcessInstanceModel, target: ProcessDefinitionModel,
+                  workflow: BpmnWorkflow | None = None) -> list[str]:
+        if target.key != instance.process_key or target.kind != "bpmn":
+            return [f"目标版本属于另一流程 {target.key}"]
+        if target.id == instance.definition_id:
+            return ["已在目标版本上"]
+        if instance.status not in {"running", "suspended"}:
+            return [f"案件状态为 {instance.status}，只迁移运行中或暂停的案件"]
+        source = self.definitions.parsed(session, instance.definition_id, instance.definition.sha256)
+        goal = self.definitions.parsed(session, target.id, target.sha256)
+        if workflow is None:
+            workflow = self.serializer.loads(instance.state, source.spec, source.subprocess_specs)
+        problems = [f"已办理的步骤 {el.label} 在 v{target.version} 中已删除" for task in _tasks(workflow, REACHED)
+                    if task.task_spec.name not in goal.spec.task_specs
+                    and (el := source.diagram.elements.get(task.task_spec.bpmn_id or "")) is not None]
+        for task in _tasks(workflow, TaskState.READY | TaskState.STARTED | TaskState.WAITING):
+            old = source.diagram.elements.get(task.task_spec.bpmn_id or "")
+            if old is None:
+                continue
+            new = goal.diagram.elements.get(old.id)
+            if new is None:
+                problems.append(f"当前步骤 {old.label} 在 v{target.version} 中不存在")
+            elif new.tag != old.tag:
+                problems.append(f"当前步骤 {old.label} 在 v{target.version} 中类型不同（{old.tag} → {new.tag}）")
+        return sorted(set(problems))
+
+    def migrate(self, session: Session, instance_id: int, target: ProcessDefinitionModel,
+                actor: str) -> AuditEventModel:
+        """Move a case onto another version of its process; the audit line keeps what is needed to revert it."""
+        step = self._load(session, instance_id)
+        instance = step.instance
+        problems = self._blockers(session, instance, target, step.workflow)
+        if problems:
+            raise TaskConflict("；".join(problems))
+        source = session.get(ProcessDefinitionModel, instance.definition_id)
+        before = instance.state
+        goal = self.definitions.parsed(session, target.id, target.sha256)
+        # Steps correspond by element id (Spiff's own spec diff cannot convert this engine's task specs).
+        alignment = {task: goal.spec.task_specs.get(task.task_spec.name) for task in step.workflow.tasks.values()}
+        migrate_workflow(SimpleNamespace(alignment=alignment), step.workflow, goal.spec)
+        step.workflow.subprocess_specs = goal.subprocess_specs
+        instance.definition_id, instance.definition = target.id, target
+        step.parsed = goal
+        status = instance.status
+        instance.status = "running"  # run the migrated tree to its next wait even when suspended, then restore
+
+        def run(wf: BpmnWorkflow) -> None:
+            wf.do_engine_steps()
+
+        self._advance(session, step, actor, run)
+        if instance.status == "running":
+            instance.status = status
+        self._refresh_open_tasks(session, instance, goal.diagram)
+        event = AuditEventModel(instance=instance, actor=actor, kind="migrated", element=None, detail={
+            "from_definition": source.id, "from_version": source.version, "to_definition": target.id,
+            "to_version": target.version, "state_before": before})
+        session.add(event)
+        session.flush()
+        return event
+
+    def revert_migration(self, session: Session, event_id: int, actor: str) -> ProcessInstanceModel:
+        """Put a migrated case back on its earlier version, while nothing has happened to it since."""
+        event = session.get(AuditEventModel, event_id)
+        if event is None or event.kind != "migrated" or event.instance_id is None:
+            raise NotFound("迁移记录不存在")
+        step = self._load(session, event.instance_id)
+        instance = step.instance
+        later = session.scalar(select(AuditEventModel.id).where(
+            AuditEventModel.instance_id == instance.id, AuditEventModel.id > event.id).limit(1))
+        if later is not None or instance.definition_id != event.detail["to_definition"]:
+            raise TaskConflict("迁移之后案件已有新的办理记录，不能撤回迁移")
+        source = session.get(ProcessDefinitionModel, event.detail["from_definition"])
+        step.parsed = self.definitions.parsed(session, source.id, source.sha256)
+        step.workflow = self.serializer.loads(event.detail["state_before"], step.parsed.spec,
+                                              step.parsed.subprocess_specs)
+        instance.definition_id, instance.definition = source.id, source
+        self._advance(session, step, actor, lambda wf: None)
+        self._refresh_open_tasks(session, instance, step.parsed.diagram)
+        self._audit(session, instance, actor, "migration_reverted", None,
+                    {"event": event.id, "from_version": event.detail["to_version"],
+                     "to_version": event.detail["from_version"]})
+        return instance
+
+    def _refresh_open_tasks(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram) -> None:
+        """Give a migrated case's open task rows the names, forms and roles of the version it is on now."""
+        vocabulary = self.definitions.vocabulary_for(session)
+        for row in session.scalars(select(HumanTaskModel).where(
+                HumanTaskModel.instance_id == instance.id, HumanTaskModel.status == "open")):
+            element = diagram.elements.get(row.bpmn_id)
+            if element is not None:
+                row.name, row.form_key = element.name or element.id, element.form_key
+                row.role = vocabulary.role_of(element) or row.role
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -312,7 +494,8 @@ class Runtime:
             self._calendar_cache = (time.monotonic(), calendar)
         return calendar
 
-    def _script_engine(self, session: Session) -> SandboxScriptEngine:
+    def script_engine(self, session: Session) -> SandboxScriptEngine:
+        """Return the sandboxed script engine with the product's helpers and the working-day timer helper."""
         def workday_duration(days: int) -> str:
             now = utcnow()
             return f"PT{int((self._calendar(session).deadline(now, days) - now).total_seconds())}S"
@@ -335,7 +518,7 @@ class Runtime:
         instance, sha256 = self._lock(session, instance_id)
         parsed = self.definitions.parsed(session, instance.definition_id, sha256)
         workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
-        workflow.script_engine = self._script_engine(session)
+        workflow.script_engine = self.script_engine(session)
         return _Step(instance, workflow, parsed, {t.id: t.state for t in _tasks(workflow, REACHED)})
 
     def _advance(self, session: Session, step: _Step, actor: str, run: Callable[[BpmnWorkflow], None],
@@ -400,11 +583,12 @@ class Runtime:
             if states_before.get(task.id) == TaskState.READY:
                 continue
             element = diagram.elements[task.task_spec.bpmn_id]
-            field_name = element.properties.get("jurisdiction")
+            vocabulary = self.definitions.vocabulary_for(session)
+            field_name = vocabulary.jurisdiction_of(element)
             session.add(HumanTaskModel(
                 instance=instance, process_key=instance.process_key, business_key=instance.business_key,
                 task_guid=str(task.id), bpmn_id=element.id, name=element.name or element.id,
-                form_key=element.form_key, role=self.vocabulary.role_of(element) or "", due_at=_due(task),
+                form_key=element.form_key, role=vocabulary.role_of(element) or "", due_at=_due(task),
                 division_code=self.hooks.jurisdiction(session, instance, field_name) if field_name else None,
             ))
 

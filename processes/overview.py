@@ -29,7 +29,8 @@ def definition_summary(session: Session) -> list[dict]:
         .order_by(ProcessDefinitionModel.key, ProcessDefinitionModel.version.desc())
     ).all()
     return [
-        {"key": d.key, "kind": "决策表" if d.kind == "dmn" else "流程", "version": d.version, "name": d.name,
+        {"id": d.id, "key": d.key, "kind": "决策表" if d.kind == "dmn" else "流程", "version": d.version,
+         "name": d.name,
          "state": "启用" if d.active else "停用",
          "running": n, "deployed_at": d.deployed_at.astimezone(CST), "deployed_by": d.deployed_by}
         for d, n in rows

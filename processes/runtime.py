@@ -4,5 +4,6 @@ from engine.runtime import Runtime
 from processes.hooks import CaseHooks
 from processes.operators import OPERATORS
 from processes.vocabulary import VOCABULARY
+from services.assignments import rules
 
-RUNTIME = Runtime(VOCABULARY, OPERATORS, CaseHooks())
+RUNTIME = Runtime(VOCABULARY, OPERATORS, CaseHooks(), assignments=rules)

@@ -67,6 +67,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.citizen import bp as citizen_bp
     from webapp.cli import register_commands
     from webapp.portal import bp as portal_bp
+    from webapp.processadmin import bp as processadmin_bp
     from webapp.slips import bp as slips_bp
     from webapp.staff import bp as staff_bp
     from webapp.statistics import bp as statistics_bp
@@ -79,6 +80,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(slips_bp)
     app.register_blueprint(statistics_bp)
+    app.register_blueprint(processadmin_bp)
     register_commands(app)
     return app
 

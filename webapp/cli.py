@@ -8,8 +8,8 @@ import click
 from flask import Flask, current_app
 from werkzeug.serving import run_simple
 
-from engine.errors import DiagramRejected
-from processes import background, casework, demo, overview
+from engine.errors import DiagramRejected, EngineError
+from processes import background, casework, definitions_admin, demo, instances_admin, overview
 from processes.roles import ROLE_DIVISION_LENGTH, ROLES, STAFF_ROLES
 from processes.runtime import RUNTIME
 from services import accounts, cases, divisions, holidays
@@ -69,6 +69,113 @@ def register_commands(app: Flask) -> None:
         line = "{key:<24} {kind:<3} v{version:<3} {state:<4} 运行中 {running:>5}  {deployed_at:%Y-%m-%d %H:%M}  {name}"
         for row in overview.definition_summary(db.session):
             click.echo(line.format(**row))
+
+    def _checked(path: Path):
+        checked = definitions_admin.validate(db.session, path.read_bytes())
+        if checked.problems:
+            raise click.ClickException(f"{path.name} 未通过检查：\n" + "\n".join(f"- {p}" for p in checked.problems))
+        return checked.parsed
+
+    def _version(key: str, version: int):
+        try:
+            return definitions_admin.find_version(db.session, key, version)
+        except EngineError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    @processes_group.command("validate")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def processes_validate(file: Path) -> None:
+        """Check a BPMN file as deploying it would, and list every problem (nothing is stored)."""
+        parsed = _checked(file)
+        click.echo(f"检查通过：{parsed.diagram.process_id}（{parsed.diagram.name}）")
+
+    @processes_group.command("diff")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def processes_diff(file: Path) -> None:
+        """Show what a BPMN file changes against the version new cases start on now."""
+        parsed = _checked(file)
+        found = definitions_admin.diff(db.session, parsed.diagram,
+                                       definitions_admin.current(db.session, parsed.diagram.process_id))
+        for title, items in (("新增", found.added), ("删除", found.removed), ("更名", found.renamed),
+                             ("变化", found.changed)):
+            for item in items:
+                click.echo(f"{title} {item}")
+        if found.empty:
+            click.echo("无变化")
+
+    @processes_group.command("dry-run")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def processes_dry_run(file: Path) -> None:
+        """Drive sample cases through every path of a BPMN file, in memory; fail when a path does not end well."""
+        report = definitions_admin.dry_run(db.session, _checked(file))
+        for number, path in enumerate(report.paths, 1):
+            click.echo(f"{number}. [{path.start}] {' → '.join(path.steps)} ⇒ {path.end}")
+        if not report.ok:
+            raise click.ClickException("有路径未正常结束")
+
+    @processes_group.command("activate")
+    @click.argument("key")
+    @click.argument("version", type=int)
+    def processes_activate(key: str, version: int) -> None:
+        """Put a version in service (the newest active version takes new cases)."""
+        definitions_admin.activate(db.session, _version(key, version))
+        _commit()
+        click.echo(f"已启用 {key} v{version}")
+
+    @processes_group.command("retire")
+    @click.argument("key")
+    @click.argument("version", type=int)
+    def processes_retire(key: str, version: int) -> None:
+        """Take a version out of service (running cases finish on it)."""
+        try:
+            definitions_admin.retire(db.session, _version(key, version))
+        except EngineError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from exc
+        _commit()
+        click.echo(f"已停用 {key} v{version}")
+
+    @processes_group.command("instances")
+    @click.option("--process", "process_key", default="")
+    @click.option("--version", type=int, default=None)
+    @click.option("--status", default="")
+    def processes_instances(process_key: str, version: int | None, status: str) -> None:
+        """List case instances (the newest 200) by process, version and status."""
+        rows, total = instances_admin.search(db.session, instances_admin.InstanceFilter(
+            process_key=process_key, version=version, status=status), limit=200)
+        for instance, definition, case in rows:
+            click.echo(f"{instance.id:>7} {instance.process_key} v{definition.version} {instance.status:<9} "
+                       f"{case.case_number if case else '-'} {instance.milestone or ''}")
+        click.echo(f"共 {total} 个")
+
+    @processes_group.command("migrate")
+    @click.argument("key")
+    @click.argument("from_version", type=int)
+    @click.argument("to_version", type=int)
+    @click.option("--apply", "apply_", is_flag=True, help="Migrate; without it only say which cases can move.")
+    @click.option("--revert", "revert_", is_flag=True, help="Revert earlier migrations from FROM to TO.")
+    @click.option("--by", default="cli", help="Who migrates (kept in each migration's log line).")
+    def processes_migrate(key: str, from_version: int, to_version: int, apply_: bool, revert_: bool,
+                          by: str) -> None:
+        """Migrate the running cases of one version to another (dry run by default), or revert a migration."""
+        source, target = _version(key, from_version), _version(key, to_version)
+        if revert_:
+            done, refused = instances_admin.revert(
+                db.session, instances_admin.migrations_of(db.session, source, target), by)
+            _commit()
+            click.echo("\n".join([f"已撤回 {done} 个迁移", *refused]))
+            return
+        checks = instances_admin.migration_dry_run(db.session, source, target)
+        for check in checks:
+            if not check.movable:
+                click.echo(f"{check.instance_id} {check.business_key or '-'} 不能迁移：{'；'.join(check.problems)}")
+        movable = sum(c.movable for c in checks)
+        if not apply_:
+            click.echo(f"可迁移 {movable} 个，不能迁移 {len(checks) - movable} 个（加 --apply 执行）")
+            return
+        moved, left = instances_admin.migrate_all(db.session, source, target, by)
+        _commit()
+        click.echo(f"已迁移 {len(moved)} 个，未迁移 {len(left)} 个")
 
     @app.cli.group("cases")
     def cases_group() -> None:

@@ -6,6 +6,7 @@ from services import (  # noqa: F401
     accounts,
     api_tokens,
     applications,
+    assignments,
     cases,
     comments,
     divisions,

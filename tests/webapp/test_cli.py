@@ -2,6 +2,7 @@
 
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -251,3 +252,24 @@ def test_tick_prints_what_it_did(app, runner):
         running = db.session.scalar(select(func.count()).select_from(ProcessInstanceModel)
                                     .where(ProcessInstanceModel.status == "running"))
     assert running == 2, "nothing was due, so nothing moved"
+
+
+def test_processes_validate_diff_dry_run_activate_retire(app, runner):
+    assert invoke(runner, "init").exit_code == 0
+    policy = str(Path(__file__).resolve().parents[1] / "diagrams" / "birth_registration_2021.bpmn")
+    bad = Path(app.instance_path) / "bad.bpmn"
+    bad.write_text("<bpmn:definitions", encoding="utf-8")
+    refused = invoke(runner, "processes", "validate", str(bad))
+    assert refused.exit_code == 1
+    assert "XML 格式错误" in refused.output
+    assert "检查通过：birth_registration" in invoke(runner, "processes", "validate", policy).output
+    assert "流程属性 caseTypes" in invoke(runner, "processes", "diff", policy).output
+    dry = invoke(runner, "processes", "dry-run", policy)
+    assert dry.exit_code == 0
+    assert "⇒ 登记成功" in dry.output
+    assert invoke(runner, "processes", "deploy", policy).exit_code == 0
+    retired = invoke(runner, "processes", "retire", "birth_registration", "2")
+    assert "已停用 birth_registration v2" in retired.output
+    assert "停用后将无人受理" in invoke(runner, "processes", "retire", "birth_registration", "1").output
+    assert "已启用 birth_registration v2" in invoke(runner, "processes", "activate", "birth_registration", "2").output
+    assert "可迁移 0 个" in invoke(runner, "processes", "migrate", "birth_registration", "1", "2").output

@@ -20,6 +20,7 @@ from processes.jurisdiction import contains
 from processes.roles import (
     CITY_OFFICIAL,
     COUNTY_OFFICIAL,
+    POLICY_ADMIN,
     PROVINCE_OFFICIAL,
     ROLE_DIVISION_LENGTH,
     ROLES,
@@ -104,6 +105,8 @@ def index():
         return redirect(url_for("admin.staff_list"))
     if role in CASE_READERS:
         return redirect(url_for("admin.case_search"))
+    if role == POLICY_ADMIN:
+        return redirect(url_for("processadmin.index"))
     abort(403)
 
 
