@@ -64,6 +64,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.cli import register_commands
+    from webapp.materials import bp as materials_bp
     from webapp.portal import bp as portal_bp
     from webapp.staff import bp as staff_bp
 
@@ -72,6 +73,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     app.register_blueprint(staff_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(materials_bp)
     register_commands(app)
     return app
 
