@@ -75,7 +75,7 @@ KINDS = {kind.key: kind for kind in (
     MaterialKind(HUKOU_BOOK, "户口本", "户口簿首页和夫妻双方本人页"),
     MaterialKind(MARRIAGE_CERTIFICATE, "结婚证", "结婚证的持证人页和登记页"),
     MaterialKind(REMARRIAGE_PROOF, "再婚相关证明", "离婚证、离婚判决书（调解书）或丧偶证明"),
-    MaterialKind(COUPLE_PHOTO, "夫妻近期免冠合影", "夫妻二人近期正面免冠合影，须为照片", accepts_pdf=False),
+    MaterialKind(COUPLE_PHOTO, "夫妻近期免冠合影", "夫妻二人近期正面免冠合影", accepts_pdf=False),
     MaterialKind(BIRTH_CERTIFICATE, "出生医学证明", "已出生子女的出生医学证明"),
     MaterialKind(BIRTH_HISTORY_PROOF, "生育情况证明", "再婚前所生育子女情况的证明"),
 )}

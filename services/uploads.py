@@ -98,7 +98,7 @@ def _reencoded_photo(data: bytes, limits: UploadLimits, accepted: str) -> Harden
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
             raise UploadRefused(_too_many_pixels(limits)) from None
         except UnidentifiedImageError:
-            raise UploadRefused(f"无法识别的文件格式：此项材料请上传{accepted}") from None
+            raise UploadRefused(f"无法识别的文件格式：此项材料请上传 {accepted}") from None
         except (OSError, SyntaxError, ValueError, EOFError):
             # Truncated data, broken chunks, bad checksums: the ways Pillow reports a damaged file.
             raise UploadRefused("图片已损坏或不完整，无法打开，请重新拍摄或重新导出后上传") from None
@@ -128,8 +128,9 @@ def _too_many_pixels(limits: UploadLimits) -> str:
 
 
 def _reencoded(image: Image.Image, limits: UploadLimits) -> Hardened:
-    upright = ImageOps.exif_transpose(image)
-    rgb = _on_white(upright)
+    # In place, and no conversion of what is RGB already: each copy of a 12 Mpx photo costs tens of milliseconds.
+    ImageOps.exif_transpose(image, in_place=True)
+    rgb = _on_white(image)
     # What re-encoding must not carry over: EXIF, XMP, ICC and the JPEG comment all travel in `info`.
     rgb.info = {}
     content = _jpeg(rgb, JPEG_QUALITY)
@@ -146,10 +147,11 @@ def _on_white(image: Image.Image) -> Image.Image:
         background = Image.new("RGB", rgba.size, "white")
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _jpeg(image: Image.Image, quality: int) -> bytes:
     out = BytesIO()
-    image.save(out, "JPEG", quality=quality, optimize=True)
+    # No optimize=True: its second pass saves about 5 % of the size and takes longer than the encoding itself.
+    image.save(out, "JPEG", quality=quality)
     return out.getvalue()
