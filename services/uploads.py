@@ -90,7 +90,8 @@ def _checked_pdf(data: bytes) -> Hardened:
 
 def _reencoded_photo(data: bytes, limits: UploadLimits, accepted: str) -> Hardened:
     with warnings.catch_warnings():
-        # Pillow only warns between its own cap and twice that; a warning here must stop the upload.
+        # Pillow only warns between its own cap and twice that; a warning here must stop the upload. (The filter is
+        # process-wide while it lasts; in another thread it can only make the same warning an error too.)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with _decoded(data, limits) as image:

@@ -2,6 +2,7 @@
 
 import re
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from PIL import ExifTags, Image
@@ -15,6 +16,7 @@ from services.materials import MaterialModel
 from services.uploads import UploadLimits
 from tests.fixtures import csrf_token, sign_in
 from tests.samples import MINIMAL_PDF, NOT_AN_IMAGE, photo, png, png_claiming, truncated_jpeg
+from webapp.config import ConfigurationError, check, from_environment
 
 THUMB = re.compile(r'<img src="/materials/([^"/]+)/thumb"')
 
@@ -243,3 +245,15 @@ def test_the_staff_task_page_and_the_case_view_show_the_materials(session, peopl
         assert "结婚证（1 份）" in page.text
         assert THUMB.findall(page.text) == [photo_row.token]
         assert f'href="/materials/{pdf_row.token}"' in page.text
+
+
+# -- settings -------------------------------------------------------------------------------------------------------
+
+
+def test_uploads_live_under_the_instance_folder_unless_told_otherwise(app, tmp_path):
+    assert app.config["UPLOAD_DIR"] == Path(app.instance_path) / "uploads"
+    settings = from_environment() | {"INSTANCE_DIR": tmp_path, "SECRET_KEY": "x", "UPLOAD_DIR": str(tmp_path / "f")}
+    check(settings)
+    assert settings["UPLOAD_DIR"] == tmp_path / "f"
+    with pytest.raises(ConfigurationError, match="UPLOAD_MAX_MB"):
+        check(settings | {"UPLOAD_MAX_MB": 20, "MAX_REQUEST_MB": 20})
