@@ -138,8 +138,15 @@ class _ServerLikeClient(FlaskClient):
 
     def open(self, *args, **kwargs):
         db.session.remove()
+        # A server reads the whole response and closes it (and a sent file with it); so does this client, whose
+        # response body stays readable. Werkzeug keeps a large request body in a temporary file that it closes only
+        # when following redirects: close it here.
+        kwargs.setdefault("buffered", True)
         with self.application.app_context():
-            return super().open(*args, **kwargs)
+            response = super().open(*args, **kwargs)
+        response.close()
+        response.request.environ["wsgi.input"].close()
+        return response
 
 
 @pytest.fixture

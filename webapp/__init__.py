@@ -66,6 +66,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.auth import bp as auth_bp
     from webapp.citizen import bp as citizen_bp
     from webapp.cli import register_commands
+    from webapp.materials import bp as materials_bp
     from webapp.portal import bp as portal_bp
     from webapp.processadmin import bp as processadmin_bp
     from webapp.slips import bp as slips_bp
@@ -81,6 +82,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     app.register_blueprint(slips_bp)
     app.register_blueprint(statistics_bp)
     app.register_blueprint(processadmin_bp)
+    app.register_blueprint(materials_bp)
     register_commands(app)
     return app
 

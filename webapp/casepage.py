@@ -1,4 +1,4 @@
-"""What a page about one case shows: its tasks, results, history and diagram (the staff task page, the admin view)."""
+"""What a page about one case shows: tasks, results, materials, history and diagram (staff task page, admin view)."""
 
 from dataclasses import dataclass
 
@@ -9,16 +9,18 @@ from engine.models import AuditEventModel, HumanTaskModel
 from engine.svg import render_svg
 from processes.forms import FORMS
 from processes.runtime import RUNTIME
-from services import cases, divisions
+from services import cases, divisions, materials
 from services.accounts import UserModel
 from services.cases import CaseModel, VerificationModel
 from services.db import db
+from services.materials import MaterialModel
 
 AUDIT_LABELS = {
     "started": "提交申请", "task_completed": "办理", "service_done": "系统处理", "service_failed": "系统处理失败",
     "incident": "故障", "incident_retried": "重试", "timer_fired": "超期提醒", "completed": "办结", "error": "出错",
     "task_claimed": "认领", "task_released": "退回待办", "task_reassigned": "转派", "pii_viewed": "查看完整信息",
     "slip_printed": "打印登记单",
+    "material_viewed": "查看证明材料",
 }
 
 
@@ -31,11 +33,12 @@ class CaseFacts:
     names: dict[str, str]
     diagram: Markup | None
     decided: list[tuple[VerificationModel, str]]
+    materials: list[tuple[str, list[MaterialModel]]]
 
     def as_context(self) -> dict:
         """Return the facts as template variables, with the audit labels and the place formatter."""
         return {"related": self.related, "events": self.events, "names": self.names, "diagram": self.diagram,
-                "decided": self.decided, "labels": AUDIT_LABELS, "place": place}
+                "decided": self.decided, "materials": self.materials, "labels": AUDIT_LABELS, "place": place}
 
 
 def place(code: str | None) -> str:
@@ -53,7 +56,7 @@ def decision_label(form_key: str | None, decision: str) -> str:
 
 
 def case_facts(case: CaseModel) -> CaseFacts:
-    """Read a case's tasks, results, audit trail (with the names of the people in it) and its drawn diagram."""
+    """Read a case's tasks, results, materials, audit trail (with the names of the people in it) and its diagram."""
     session = db.session
     related = list(session.scalars(select(HumanTaskModel).where(
         HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))
@@ -70,4 +73,5 @@ def case_facts(case: CaseModel) -> CaseFacts:
     names = {f"user:{u.id}": u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
     form_of_step = {t.bpmn_id: t.form_key for t in related}
     decided = [(v, decision_label(form_of_step.get(v.step), v.decision)) for v in results]
-    return CaseFacts(related=related, events=events, names=names, diagram=diagram, decided=decided)
+    return CaseFacts(related=related, events=events, names=names, diagram=diagram, decided=decided,
+                     materials=materials.of_case(session, case))

@@ -49,6 +49,12 @@ def from_environment() -> dict[str, object]:
         # Largest request body, in MB; larger ones get 413 before anything reads them (form bodies are otherwise
         # read whole into memory). Uploads must fit.
         "MAX_REQUEST_MB": _int("MAX_REQUEST_MB", 20),
+        # Proof materials: where the files live (INSTANCE_DIR/uploads unless set), the largest file in MB, the most
+        # pixels a photo may have (in millions; more is refused before decoding) and how many files one kind holds.
+        "UPLOAD_DIR": _env("UPLOAD_DIR", ""),
+        "UPLOAD_MAX_MB": _int("UPLOAD_MAX_MB", 10),
+        "UPLOAD_MAX_MEGAPIXELS": _int("UPLOAD_MAX_MEGAPIXELS", 40),
+        "UPLOAD_MAX_PER_KIND": _int("UPLOAD_MAX_PER_KIND", 5),
         # Sign-in: this many wrong passwords in a row lock the account for LOGIN_LOCK_MINUTES.
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 30),
@@ -87,7 +93,7 @@ def from_environment() -> dict[str, object]:
 POSITIVE_SETTINGS = (
     "MAX_REQUEST_MB", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "SESSION_IDLE_MINUTES", "SMS_CODE_TTL_SECONDS",
     "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT", "MAIL_SMTP_PORT",
-    "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS",
+    "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS", "UPLOAD_MAX_MB", "UPLOAD_MAX_MEGAPIXELS", "UPLOAD_MAX_PER_KIND",
 )
 
 
@@ -98,6 +104,11 @@ def check(config: dict[str, object]) -> None:
     for name in POSITIVE_SETTINGS:
         if not isinstance(config[name], int) or config[name] < 1:
             raise ConfigurationError(f"{name} must be a positive whole number, not {config[name]!r}")
+    if config["UPLOAD_MAX_MB"] >= config["MAX_REQUEST_MB"]:
+        # A file near the cap must still fit in the request with the rest of the form, to get its own message.
+        raise ConfigurationError("UPLOAD_MAX_MB must be smaller than MAX_REQUEST_MB")
+    # Resolved here, not when read: INSTANCE_DIR may be given to create_app after the environment was read.
+    config["UPLOAD_DIR"] = Path(config["UPLOAD_DIR"] or Path(config["INSTANCE_DIR"]) / "uploads")
     if not config["SECRET_KEY"]:
         # Embedded default: a key generated once and kept beside the SQLite file, so sessions survive restarts.
         key_file = Path(config["INSTANCE_DIR"]) / "secret_key"

@@ -16,18 +16,13 @@ from engine.errors import TaskConflict
 from engine.models import OutboxModel
 from forms.admin import SEARCH_MAX_LENGTH, staff_form
 from processes.casework import open_tasks
-from processes.jurisdiction import contains
+from processes.jurisdiction import CASE_READERS, may_read_case
 from processes.roles import (
-    CITY_OFFICIAL,
-    COUNTY_OFFICIAL,
     POLICY_ADMIN,
-    PROVINCE_OFFICIAL,
     ROLE_DIVISION_LENGTH,
     ROLES,
-    SERVICE_HALL,
     STAFF_ROLES,
     SYSTEM_ADMIN,
-    TOWNSHIP_STAFF,
 )
 from processes.runtime import RUNTIME
 from services import accounts, cases
@@ -39,8 +34,6 @@ from webapp.casepage import case_facts, place
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 
-# Who may read a case of their division without acting on it.
-CASE_READERS = (TOWNSHIP_STAFF, SERVICE_HALL, COUNTY_OFFICIAL, CITY_OFFICIAL, PROVINCE_OFFICIAL)
 STAFF_ROLE_LABELS = {role: ROLES[role] for role in STAFF_ROLES}
 PAGE_SIZE = 50
 # SMS whose text is a secret (a sign-in code): the list names them but does not show what they said.
@@ -232,11 +225,6 @@ def retry_outbox(outbox_id: int):
 # -- read-only case views ------------------------------------------------------------------------------------------
 
 
-def _may_read(account: UserModel, case: CaseModel) -> bool:
-    return account.role in CASE_READERS and (contains(account.division_code, case.hukou_division)
-                                             or contains(account.division_code, case.residence_division))
-
-
 def _valid_number(number: str) -> bool:
     return 0 < len(number) <= 20 and number.isascii() and number.isdigit()
 
@@ -249,7 +237,7 @@ def case_search():
     number = _search_arg("number")
     if number:
         case = cases.get_case(db.session, number) if _valid_number(number) else None
-        if case is not None and _may_read(account, case):
+        if case is not None and may_read_case(account, case):
             return redirect(url_for("admin.case_view", case_number=case.case_number))
         # An existing case outside the division gets the same answer as none: numbers are not probed here.
         flash(f"未找到受理编号为 {number} 的案件，或该案件不在您的管辖范围内", "warning")
@@ -273,7 +261,7 @@ def case_view(case_number: str):
     case = cases.get_case(db.session, case_number) if _valid_number(case_number) else None
     if case is None:
         abort(404)
-    if not _may_read(_account(), case):
+    if not may_read_case(_account(), case):
         abort(403)
     return render_template("admin/case.html", case=case, open_tasks=open_tasks(db.session, case), roles=ROLES,
                            **case_facts(case).as_context())

@@ -16,7 +16,7 @@ from forms.tasks import REASON_MAX_LENGTH
 from processes import casework, inbox
 from processes.casework import CaseworkError, Forbidden
 from processes.forms import FORMS, FormSpec
-from processes.jurisdiction import may_act
+from processes.jurisdiction import may_act, may_see_task
 from processes.roles import ROLES
 from services import cases, divisions
 from services.accounts import UserModel
@@ -146,7 +146,7 @@ def _visible_task(task_id: int) -> HumanTaskModel:
     """Return a task the user may act on or has completed, as the workbench's task page does; else 403."""
     task = _task(task_id)
     me = _me()
-    if not (may_act(me.role, me.division_code, task.role, task.division_code) or task.completed_by == me.actor):
+    if not may_see_task(me, task):
         raise Forbidden("您无权查看或办理该任务")
     return task
 

@@ -2,7 +2,7 @@
 
 from functools import wraps
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from forms.application import MAX_CHILDREN, ActionForm, ApplicationForm, NoticeForm
@@ -14,6 +14,7 @@ from processes.roles import CITIZEN
 from services import applications, cases, divisions
 from services.accounts import UserModel
 from services.db import db
+from services.filestore import FileStore
 from webapp.citizen import progress
 
 bp = Blueprint("citizen", __name__, template_folder="templates", static_folder="static",
@@ -144,7 +145,7 @@ def application(token: str):
         except ApplicationRefused as refused:
             _refused(form, refused)
         else:
-            return redirect(url_for("citizen.review", token=token))
+            return redirect(url_for("materials.upload_page", token=token))
     flash("申请信息有误，请按提示修改（已保存为草稿）", "error")
     return _form_page("citizen/application.html", form, draft.case_type, draft=draft)
 
@@ -203,7 +204,7 @@ def submit(token: str):
 def delete_draft(token: str):
     """Throw a draft away."""
     draft = _draft(token)
-    progress.delete_draft(draft)
+    progress.delete_draft(draft, FileStore(current_app.config["UPLOAD_DIR"]))
     flash("草稿已删除", "info")
     return redirect(url_for("citizen.my"))
 
@@ -234,8 +235,9 @@ def correct(case_number: str):
     if not view["can_correct"]:
         flash("该申请当前无需更正", "info")
         return redirect(url_for("citizen.case", case_number=case_number))
+    application = progress.application_of(found)
     if request.method == "GET":
-        form = ApplicationForm(formdata=None, data=applying.loaded(progress.answers_of(found)))
+        form = ApplicationForm(formdata=None, data=applying.loaded(application.answers if application else {}))
     else:
         form = ApplicationForm()
         shown = _edited(form)
@@ -252,7 +254,8 @@ def correct(case_number: str):
             else:
                 flash("更正已提交，将重新核实", "success")
                 return redirect(url_for("citizen.case", case_number=case_number))
-    return _form_page("citizen/application.html", form, found.case_type, case=found, reason=view["reason"])
+    return _form_page("citizen/application.html", form, found.case_type, case=found, reason=view["reason"],
+                      draft=application)
 
 
 @bp.route("/track", methods=["GET", "POST"])

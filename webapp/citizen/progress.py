@@ -13,6 +13,7 @@ from processes.roles import CITIZEN
 from services import applications, cases, materials, people
 from services.accounts import UserModel
 from services.db import db
+from services.filestore import FileStore
 from webapp.casepage import decision_label, place
 
 NEXT_STEPS = {
@@ -89,11 +90,10 @@ def public_view(case: cases.CaseModel) -> dict:
     return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": steps}
 
 
-def answers_of(case: cases.CaseModel) -> dict:
-    """Return the answers a case was submitted (or last corrected) with."""
-    application = db.session.scalar(select(applications.ApplicationModel)
-                                    .where(applications.ApplicationModel.case_id == case.id))
-    return application.answers if application is not None else {}
+def application_of(case: cases.CaseModel) -> applications.ApplicationModel | None:
+    """Return the application a case was submitted from (cases made by staff tools have none)."""
+    return db.session.scalar(select(applications.ApplicationModel)
+                             .where(applications.ApplicationModel.case_id == case.id))
 
 
 def missing_materials(application: applications.ApplicationModel) -> list[str]:
@@ -101,8 +101,9 @@ def missing_materials(application: applications.ApplicationModel) -> list[str]:
     return materials.missing_materials(db.session, application)
 
 
-def delete_draft(application: applications.ApplicationModel) -> None:
-    """Delete a draft and the files uploaded for it."""
-    materials.delete_all(db.session, application)
+def delete_draft(application: applications.ApplicationModel, store: FileStore) -> None:
+    """Delete a draft and the files uploaded for it (the files go once the deletion commits)."""
+    for material in materials.of_application(db.session, application):
+        materials.remove_material(db.session, store, application, material.token)
     db.session.delete(application)
 

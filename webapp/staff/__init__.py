@@ -17,7 +17,7 @@ from forms.tasks import CommentForm, ReassignForm, decision_form
 from processes import casework, inbox
 from processes.casework import CaseworkError, Forbidden
 from processes.forms import FORMS
-from processes.jurisdiction import may_act
+from processes.jurisdiction import may_see_task
 from services import cases, comments, people
 from services.accounts import UserModel
 from services.cases import CASE_TYPES
@@ -135,9 +135,7 @@ def _visible_task(task_id: int) -> HumanTaskModel:
     task = db.session.get(HumanTaskModel, task_id)
     if task is None:
         abort(404)
-    account = _account()
-    if not (may_act(account.role, account.division_code, task.role, task.division_code)
-            or task.completed_by == account.actor):
+    if not may_see_task(_account(), task):
         abort(403)
     return task
 
