@@ -165,6 +165,7 @@ def review(token: str):
     form = _validated(draft.answers)
     return render_template("citizen/review.html", draft=draft, answers=applying.loaded(draft.answers),
                            form_ok=not form.errors, missing=progress.missing_materials(draft),
+                           uploaded=progress.uploaded_materials(draft),
                            place=progress.place, type_label=cases.CASE_TYPES[draft.case_type], action=ActionForm())
 
 

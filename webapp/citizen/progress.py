@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from engine.models import HumanTaskModel
-from processes.roles import CITIZEN
+from processes.roles import CITIZEN, ROLE_DIVISION_LENGTH
 from services import applications, cases, materials, people
 from services.accounts import UserModel
 from services.db import db
@@ -50,19 +50,27 @@ def _tasks(case: cases.CaseModel) -> list[HumanTaskModel]:
                                    .order_by(HumanTaskModel.id)))
 
 
+def _office(code: str | None, role: str | None) -> str:
+    """Name the office that acts for `role` over the division `code` (a township task names the township)."""
+    if not code or role not in ROLE_DIVISION_LENGTH:
+        return ""
+    return place(code[:ROLE_DIVISION_LENGTH[role]])
+
+
 def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
     """Return the steps of a case: submission, each result with its office, and what is under way now."""
     form_of_step = {t.bpmn_id: t.form_key for t in tasks}
+    role_of_step = {t.bpmn_id: t.role for t in tasks}
     steps = [Step(case.submitted_at, "提交申请", f"受理编号 {case.case_number}")]
     for result in cases.verifications(db.session, case):
-        office = place(result.office_division) if result.office_division else ""
+        office = _office(result.office_division, role_of_step.get(result.step))
         label = decision_label(form_of_step.get(result.step), result.decision)
         detail = "；".join(filter(None, [office, f"原因：{result.reason}" if result.reason else ""]))
         steps.append(Step(result.at, f"{result.step_name}：{label}", detail))
     for task in tasks:
         if task.status == "open":
             title = "待您更正申请" if task.role == CITIZEN else f"正在办理：{task.name}"
-            steps.append(Step(None, title, place(task.division_code) if task.role != CITIZEN else "", current=True))
+            steps.append(Step(None, title, _office(task.division_code, task.role), current=True))
     if case.completed_at:
         steps.append(Step(case.completed_at, f"办结：{case.status}"))
     return steps
@@ -99,6 +107,14 @@ def application_of(case: cases.CaseModel) -> applications.ApplicationModel | Non
 def missing_materials(application: applications.ApplicationModel) -> list[str]:
     """Return the labels of the required materials not uploaded yet."""
     return materials.missing_materials(db.session, application)
+
+
+def uploaded_materials(application: applications.ApplicationModel) -> list[tuple[str, list]]:
+    """Return the uploaded files of an application grouped by the label of their kind, in upload order."""
+    grouped: dict[str, list] = {}
+    for material in materials.of_application(db.session, application):
+        grouped.setdefault(materials.KINDS[material.kind].label, []).append(material)
+    return list(grouped.items())
 
 
 def delete_draft(application: applications.ApplicationModel, store: FileStore) -> None:
