@@ -20,10 +20,9 @@ from engine.models import AuditEventModel, HumanTaskModel
 from processes.casework import CaseworkError, Forbidden
 from processes.jurisdiction import contains, may_act
 from processes.roles import CITIZEN, TOWNSHIP_STAFF
-from services import identity
+from services import divisions, identity
 from services.accounts import UserModel
 from services.cases import CASE_TYPES, CaseModel
-from services.divisions import CODE_LENGTHS
 from services.people import PersonModel
 
 VIEWS = {"todo": "待办", "claimed": "我已认领", "done": "已办", "overdue": "超期"}
@@ -115,30 +114,12 @@ class InboxPage:
 
 
 def _valid_code(code: str | None) -> bool:
-    return bool(code) and code.isascii() and code.isdigit() and len(code) in CODE_LENGTHS.values()
-
-
-def _next_prefix(prefix: str) -> str | None:
-    """Return the smallest digit string of the same length above `prefix` ("119" -> "120"); None for all nines."""
-    digits = prefix.rstrip("9")
-    if not digits:
-        return None
-    return digits[:-1] + str(int(digits[-1]) + 1) + "0" * (len(prefix) - len(digits))
+    return bool(code) and code.isascii() and code.isdigit() and len(code) in divisions.CODE_LENGTHS.values()
 
 
 def _within(prefix: str) -> ColumnElement[bool]:
-    """Return "the task's division code starts with `prefix`" as a range an ordinary btree index can serve.
-
-    Every code starting with the digits P lies in [P, P+1), where P+1 is the same-length digit string one greater
-    ("110101001" -> "110101002", "1109" -> "1110"), and every other digit code lies outside it. Unlike
-    `LIKE 'P%'`, which PostgreSQL can only serve from an index under the C collation or with text_pattern_ops,
-    the range uses the plain index on any collation. The upper bound is the incremented prefix rather than
-    prefix + ':' (':' follows '9' in ASCII) because linguistic collations may ignore punctuation when comparing;
-    pure digit strings compare the same under every collation.
-    """
-    upper = _next_prefix(prefix)
-    lower_bound = Task.division_code >= prefix
-    return lower_bound if upper is None else and_(lower_bound, Task.division_code < upper)
+    """Return "the task's division code starts with `prefix`" as an index-friendly range."""
+    return divisions.within(Task.division_code, prefix)
 
 
 def _jurisdiction(user: UserModel) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import CheckConstraint, SmallInteger, String, select
+from sqlalchemy import CheckConstraint, ColumnElement, SmallInteger, String, and_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -19,6 +19,29 @@ DEMO_FILES = ("provinces.csv", "cities.csv", "areas.csv", "streets.csv", "villag
 LEVEL_NAMES = {1: "省", 2: "市", 3: "县", 4: "乡镇（街道）", 5: "村（居）"}
 CODE_LENGTHS = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
 _LEVEL_BY_LENGTH = {length: level for level, length in CODE_LENGTHS.items()}
+
+
+def next_prefix(prefix: str) -> str | None:
+    """Return the smallest digit string of the same length above `prefix` ("119" -> "120"); None for all nines."""
+    digits = prefix.rstrip("9")
+    if not digits:
+        return None
+    return digits[:-1] + str(int(digits[-1]) + 1) + "0" * (len(prefix) - len(digits))
+
+
+def within(column, prefix: str) -> ColumnElement[bool]:
+    """Return "the division code in `column` starts with `prefix`" as a range an ordinary btree index can serve.
+
+    Every code starting with the digits P lies in [P, P+1), where P+1 is the same-length digit string one greater
+    ("110101001" -> "110101002", "1109" -> "1110"), and every other digit code lies outside it. Unlike
+    `LIKE 'P%'`, which PostgreSQL can only serve from an index under the C collation or with text_pattern_ops,
+    the range uses the plain index on any collation. The upper bound is the incremented prefix rather than
+    prefix + ':' (':' follows '9' in ASCII) because linguistic collations may ignore punctuation when comparing;
+    pure digit strings compare the same under every collation.
+    """
+    upper = next_prefix(prefix)
+    lower_bound = column >= prefix
+    return lower_bound if upper is None else and_(lower_bound, column < upper)
 
 # The header of each official file, and the ancestor column each level names (its parent is the last one).
 HEADERS: dict[tuple[str, ...], int] = {

@@ -6,36 +6,60 @@ month of its submission.
 
 Where the numbers come from:
 
-- A county or township (and a village) is read live from `birth_case`: the cases of one county are few enough
-  (thousands; tens of thousands at ten million cases) to fetch through the hukou_division index and tally here.
-- A province or a city is read from `case_tally`, a pre-aggregated table with one row per county, month, case
-  type, dimension and value (see `refresh`). Its size is bounded by counties x months x values, not by the
-  number of cases, so its queries take as long at ten million cases as at one. It is a snapshot: `flask stats
-  refresh` rebuilds it (cron it, e.g. hourly); pages served from it say when it was taken. A plain table rather
-  than a PostgreSQL materialized view, so the embedded SQLite default works the same way.
+- A county or township (and a village) is counted live from `birth_case` in SQL: one statement selects the
+  division's cases through the (hukou_division, submitted_at) index, derives each case's values once (a common
+  table expression) and groups them for every figure of the page (a UNION ALL of small GROUP BYs). Only the
+  grouped sums, a few hundred rows, come back to Python.
+- A province or a city is read from `case_tally`, a pre-aggregated table with one row per division, month, case
+  type, dimension and value, kept at three grains: counties, cities and provinces. A page reads its own
+  division's row set for the breakdowns and its children's for the per-division figures, so it sums a few
+  thousand rows whatever the number of cases. It is a snapshot: `flask stats refresh` rebuilds it (cron it, e.g.
+  hourly); pages served from it say when it was taken. A plain table rather than a PostgreSQL materialized view,
+  so the embedded SQLite default works the same way.
 
-Both paths derive each case's values with the same function (`_case_values`), so they cannot disagree.
+Both paths derive each case's values with the same SQL expressions (`_case_values`), so they cannot disagree.
 
 Processing time is counted in working days (engine.calendar.WorkCalendar): the working days after the submission
-date up to and including the completion date (0 = done on the day it came in), for cases with `completed_at`.
-A case is overdue when it was completed, or is still open, after the promised limit: the end of the Nth working day
-after its submission date (WorkCalendar.deadline), N = STATS_LIMIT_DAYS (default 3). Median and p90 are
-nearest-rank percentiles of the working days of the completed cases.
+date up to and including the completion date (0 = done on the day it came in), stamped on the case when it
+completes (services.case_timing). A case is overdue when it was completed, or is still open, after the promised
+limit: the end of the Nth working day after its submission date (WorkCalendar.deadline), N = STATS_LIMIT_DAYS
+(default 3). Median and p90 are nearest-rank percentiles of the working days of the completed cases.
 """
 
 import math
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, SmallInteger, String, and_, delete, func, insert, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    Select,
+    SmallInteger,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.expression import FunctionElement
 
 from engine.calendar import CST, WorkCalendar, load_calendar
 from engine.db import Base, UTCDateTime, utcnow
 from services import divisions
+from services.case_timing import WorkingDays
 from services.cases import CASE_TYPES, CaseModel
 from services.codes import ETHNICITIES
 
@@ -43,6 +67,8 @@ DEFAULT_LIMIT_DAYS = 3
 COUNTY_LENGTH = 6
 # Scopes whose code is at least this long are counted live from the cases; shorter ones from the tally.
 LIVE_FROM_LENGTH = COUNTY_LENGTH
+# The code lengths the tally is kept at, finest first: counties, cities, provinces.
+TALLY_GRAINS = (6, 4, 2)
 BATCH_SIZE = 5000
 
 STATUSES = ("办理中", "核实有误", "待现场确认", "登记成功", "不予登记", "已批准", "不予批准")
@@ -59,19 +85,36 @@ AGE_BAND_LABELS = {key: label for key, _, _, label in AGE_BANDS}
 # The dimensions tallied for every case; "days" only for completed ones.
 DIMENSIONS = ("status", "mother_age", "father_age", "mother_ethnicity", "father_ethnicity", "days", "overdue")
 
+# The sums a page needs, each a dimension grouped by some of: the child division ("group"), the month, the case
+# type and the dimension's value. Totals by type and overall are added up from these in Python.
+PAGE_SUMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "children": ("status", ("group",)),
+    "children_overdue": ("overdue", ("group", "value")),
+    "months": ("status", ("month", "case_type")),
+    "days": ("days", ("value",)),
+    "status": ("status", ("value",)),
+    "mother_age": ("mother_age", ("value",)),
+    "father_age": ("father_age", ("value",)),
+    "mother_ethnicity": ("mother_ethnicity", ("value",)),
+    "father_ethnicity": ("father_ethnicity", ("value",)),
+}
+MOST_KEYS = max(len(by) for _, by in PAGE_SUMS.values())
+
 
 class StatisticsError(ValueError):
     """A filter or division that cannot be counted; the message is shown to the user."""
 
 
 class CaseTallyModel(Base):
-    """Pre-aggregated case counts: one row per hukou county, submission month, case type, dimension and value."""
+    """Pre-aggregated case counts: one row per grain, dimension, division, submission month, case type and value."""
 
     __tablename__ = "case_tally"
 
-    # The key starts with the dimension: every figure reads one dimension over a range of counties.
+    # A page reads one grain and a few dimensions of one division (or of a range of its children): the key
+    # starts with them.
+    grain: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # len(division): 2, 4 or 6
     dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
-    county: Mapped[str] = mapped_column(String(6), primary_key=True)
+    division: Mapped[str] = mapped_column(String(6), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, China time
     case_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     value: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -92,49 +135,25 @@ class TallySnapshotModel(Base):
 # -- what each case counts as -------------------------------------------------------------------------------------
 
 
-def age_band(age: int | None) -> str:
-    """Return the key of the age band of `age` (UNKNOWN when missing)."""
-    if age is None:
-        return UNKNOWN
-    return next((key for key, low, high, _ in AGE_BANDS if low <= age <= high), UNKNOWN)
-
-
-def month_of(moment: datetime) -> str:
-    """Return the China month (YYYY-MM) of an aware timestamp."""
-    return moment.astimezone(CST).strftime("%Y-%m")
-
-
 class Timing:
-    """Working days taken and the overdue rule, with the calendar's answers cached by day."""
+    """The holiday calendar, the promised limit and the moment "now" that decide which cases are overdue."""
 
     def __init__(self, calendar: WorkCalendar, limit_days: int, now: datetime):
         if limit_days < 1:
             raise StatisticsError("承诺办理时限应至少为 1 个工作日")
         self.calendar, self.limit_days, self.now = calendar, limit_days, now
-        self._origin = date(2000, 1, 1)
-        self._cumulative = [0]  # working days in (origin, origin + i]
-        self._deadlines: dict[date, datetime] = {}
 
-    def _ordinal(self, day: date) -> int:
-        index = (day - self._origin).days
-        if index < 0:
-            raise StatisticsError("不支持 2000 年以前的日期")
-        while len(self._cumulative) <= index:
-            next_day = self._origin + timedelta(days=len(self._cumulative))
-            self._cumulative.append(self._cumulative[-1] + self.calendar.is_working_day(next_day))
-        return self._cumulative[index]
+    def open_overdue_before(self) -> datetime:
+        """Return the moment before which a still-open case's promised limit has passed by now.
 
-    def working_days(self, start: datetime, end: datetime) -> int:
-        """Return the working days after `start`'s China date up to and including `end`'s."""
-        return max(self._ordinal(end.astimezone(CST).date()) - self._ordinal(start.astimezone(CST).date()), 0)
-
-    def overdue(self, submitted_at: datetime, completed_at: datetime | None) -> bool:
-        """Return whether a case was completed (or is still open now) after its promised limit."""
-        day = submitted_at.astimezone(CST).date()
-        deadline = self._deadlines.get(day)
-        if deadline is None:
-            deadline = self._deadlines[day] = self.calendar.deadline(submitted_at, self.limit_days)
-        return (completed_at or self.now) > deadline
+        The deadline only depends on the China date of submission and grows with it, so walking back from today
+        to the last date whose deadline has passed finds the cut: every case submitted before the following
+        midnight is late, every later one is not (yet).
+        """
+        day = self.now.astimezone(CST).date()
+        while self.calendar.deadline(datetime.combine(day, time(12), tzinfo=CST), self.limit_days) >= self.now:
+            day -= timedelta(days=1)
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CST)
 
 
 def timing_for(session: Session, limit_days: int = DEFAULT_LIMIT_DAYS, now: datetime | None = None) -> Timing:
@@ -142,31 +161,75 @@ def timing_for(session: Session, limit_days: int = DEFAULT_LIMIT_DAYS, now: date
     return Timing(load_calendar(session), limit_days, now or utcnow())
 
 
-CASE_COLUMNS = (CaseModel.hukou_division, CaseModel.case_type, CaseModel.status, CaseModel.submitted_at,
-                CaseModel.completed_at, CaseModel.mother_age, CaseModel.father_age, CaseModel.mother_ethnicity,
-                CaseModel.father_ethnicity)
+class ChinaMonth(FunctionElement):
+    """The China month (YYYY-MM) of a UTC timestamp column, in each database's own date functions.
+
+    China Standard Time has no DST, so adding eight hours to the UTC time is exact.
+    """
+
+    type = String()
+    inherit_cache = True
 
 
-def _case_values(row: Any, timing: Timing) -> Iterator[tuple[str, str]]:
-    """Yield (dimension, value) for one case row of CASE_COLUMNS: the one place a case's values are derived."""
-    yield "status", row.status
-    yield "mother_age", age_band(row.mother_age)
-    yield "father_age", age_band(row.father_age)
-    yield "mother_ethnicity", row.mother_ethnicity or UNKNOWN
-    yield "father_ethnicity", row.father_ethnicity or UNKNOWN
-    if row.completed_at is not None:
-        yield "days", str(timing.working_days(row.submitted_at, row.completed_at))
-    yield "overdue", "1" if timing.overdue(row.submitted_at, row.completed_at) else "0"
+@compiles(ChinaMonth)
+def _china_month_sqlite(element, compiler, **kw) -> str:
+    # SQLite keeps UTCDateTime as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text.
+    return f"strftime('%Y-%m', {compiler.process(list(element.clauses)[0], **kw)}, '+8 hours')"
 
 
-def tally_rows(rows: Iterable[Any], timing: Timing, group_length: int) -> Counter:
-    """Count case rows by (division prefix of `group_length`, month, case type, dimension, value)."""
-    counts: Counter = Counter()
-    for row in rows:
-        group, month = row.hukou_division[:group_length], month_of(row.submitted_at)
-        for dimension, value in _case_values(row, timing):
-            counts[group, month, row.case_type, dimension, value] += 1
-    return counts
+@compiles(ChinaMonth, "postgresql")
+def _china_month_postgresql(element, compiler, **kw) -> str:
+    column = compiler.process(list(element.clauses)[0], **kw)
+    return f"to_char(({column} AT TIME ZONE 'UTC') + INTERVAL '8 hours', 'YYYY-MM')"
+
+
+def _age_band(column) -> ColumnElement[str]:
+    return case(*((column.between(low, high), literal(key)) for key, low, high, _ in AGE_BANDS), else_=literal(UNKNOWN))
+
+
+def _leading(column, length: int) -> ColumnElement[str]:
+    """Return the first `length` characters of `column` (inline constants, so GROUP BY matches the select)."""
+    return func.substr(column, literal_column("1"), literal_column(str(int(length))))
+
+
+def _case_values(timing: Timing, group_length: int, conditions: Iterable[ColumnElement[bool]]) -> Select:
+    """Select each matching case's values: the one place they are derived, for the live pages and the tally.
+
+    Columns: division (the hukou code's first `group_length` digits), month, case_type and one per dimension
+    (days is NULL for open cases).
+    """
+    overdue = case(
+        (and_(CaseModel.completed_at.is_(None), CaseModel.submitted_at < timing.open_overdue_before()), literal("1")),
+        (and_(CaseModel.completed_at.is_not(None), CaseModel.on_time_within > timing.limit_days), literal("1")),
+        else_=literal("0"))
+    return select(
+        _leading(CaseModel.hukou_division, group_length).label("division"),
+        ChinaMonth(CaseModel.submitted_at).label("month"),
+        CaseModel.case_type.label("case_type"),
+        CaseModel.status.label("status"),
+        _age_band(CaseModel.mother_age).label("mother_age"),
+        _age_band(CaseModel.father_age).label("father_age"),
+        func.coalesce(CaseModel.mother_ethnicity, UNKNOWN).label("mother_ethnicity"),
+        func.coalesce(CaseModel.father_ethnicity, UNKNOWN).label("father_ethnicity"),
+        case((CaseModel.completed_at.is_not(None), cast(CaseModel.processing_days, String))).label("days"),
+        overdue.label("overdue"),
+    ).where(*conditions)
+
+
+def stamp_missing_timings(session: Session, calendar: WorkCalendar) -> int:
+    """Stamp the working days on completed cases that lack them (completed before they were kept); return how many.
+
+    Flushed, not committed.
+    """
+    counter, stamped, after = WorkingDays(calendar), 0, 0
+    missing = (select(CaseModel.id, CaseModel.submitted_at, CaseModel.completed_at)
+               .where(CaseModel.completed_at.is_not(None), CaseModel.processing_days.is_(None))
+               .order_by(CaseModel.id).limit(BATCH_SIZE))
+    while rows := session.execute(missing.where(CaseModel.id > after)).all():
+        session.execute(update(CaseModel), [{"id": row.id, **counter.stamp(row.submitted_at, row.completed_at)}
+                                            for row in rows])
+        stamped, after = stamped + len(rows), rows[-1].id
+    return stamped
 
 
 # -- the pre-aggregated tally -------------------------------------------------------------------------------------
@@ -175,30 +238,30 @@ def tally_rows(rows: Iterable[Any], timing: Timing, group_length: int) -> Counte
 def refresh(session: Session, timing: Timing) -> int:
     """Rebuild `case_tally` from every case as of `timing.now` and return the number of cases counted.
 
-    One transaction: readers see the previous snapshot until it commits. Flushed, not committed.
+    The county grain is grouped from the cases in one statement, each coarser grain from the one below it. One
+    transaction: readers see the previous snapshot until it commits. Flushed, not committed.
     """
-    count = 0
-
-    def counted_rows() -> Iterator[Any]:
-        nonlocal count
-        for row in session.execute(select(*CASE_COLUMNS).execution_options(yield_per=BATCH_SIZE)):
-            count += 1
-            yield row
-
-    counts = tally_rows(counted_rows(), timing, COUNTY_LENGTH)
+    stamp_missing_timings(session, timing.calendar)
     session.execute(delete(CaseTallyModel))
-    batch: list[dict[str, Any]] = []
-    for (county, month, case_type, dimension, value), cases in counts.items():
-        batch.append({"county": county, "month": month, "case_type": case_type, "dimension": dimension,
-                      "value": value, "cases": cases})
-        if len(batch) >= BATCH_SIZE:
-            session.execute(insert(CaseTallyModel), batch)
-            batch = []
-    if batch:
-        session.execute(insert(CaseTallyModel), batch)
-    snapshot = session.get(TallySnapshotModel, 1) or TallySnapshotModel(id=1)
-    snapshot.refreshed_at, snapshot.limit_days, snapshot.cases = timing.now, timing.limit_days, count
-    session.add(snapshot)
+    table = CaseTallyModel
+    columns = ["grain", "dimension", "division", "month", "case_type", "value", "cases"]
+    cases = _case_values(timing, COUNTY_LENGTH, ()).cte("counted")
+    finest = union_all(*(
+        select(literal_column(str(COUNTY_LENGTH)), literal(dimension), cases.c.division, cases.c.month,
+               cases.c.case_type, cases.c[dimension], func.count())
+        .where(cases.c[dimension].is_not(None))
+        .group_by(cases.c.division, cases.c.month, cases.c.case_type, cases.c[dimension])
+        for dimension in DIMENSIONS))
+    session.execute(insert(table).from_select(columns, finest))
+    for finer, grain in zip(TALLY_GRAINS, TALLY_GRAINS[1:], strict=False):
+        division = _leading(table.division, grain)
+        keys = (table.dimension, division, table.month, table.case_type, table.value)
+        session.execute(insert(table).from_select(columns, select(
+            literal_column(str(grain)), *keys, func.sum(table.cases)).where(table.grain == finer).group_by(*keys)))
+    count = session.scalar(select(func.count()).select_from(CaseModel))
+    stamp = snapshot(session) or TallySnapshotModel(id=1)
+    stamp.refreshed_at, stamp.limit_days, stamp.cases = timing.now, timing.limit_days, count
+    session.add(stamp)
     session.flush()
     return count
 
@@ -258,14 +321,6 @@ def _next_month(month: str) -> str:
     return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
 
 
-def _prefix_range(column, prefix: str):
-    """Return `column` starting with a digit prefix as a range (uses a btree index under any collation)."""
-    following = str(int(prefix) + 1).zfill(len(prefix))
-    if len(following) > len(prefix):
-        return column >= prefix
-    return and_(column >= prefix, column < following)
-
-
 def child_length(code: str) -> int:
     """Return the code length of the divisions directly under `code`."""
     return divisions.CODE_LENGTHS[divisions.level_of(code) + 1]
@@ -273,57 +328,90 @@ def child_length(code: str) -> int:
 
 # -- two sources of the same sums ---------------------------------------------------------------------------------
 
-# What a sum can be grouped by: the child division, the month, the case type and the dimension's value.
-GROUPINGS = ("group", "month", "case_type", "value")
+# One grouped select per sum: its key columns (in the order asked), its count, and its conditions.
+Grouped = tuple[list[ColumnElement], ColumnElement[int], list[ColumnElement[bool]]]
+
+
+def _sums_at_once(session: Session, requests: dict[str, tuple[str, tuple[str, ...]]],
+                  grouped: Callable[[str, tuple[str, ...]], Grouped]) -> dict[str, dict[tuple, int]]:
+    """Answer every (dimension, by) request in one statement, a UNION ALL of grouped selects, split by request."""
+    names = list(requests)
+    parts = []
+    for index, name in enumerate(names):
+        keys, total, conditions = grouped(*requests[name])
+        padding = [cast(null(), String)] * (MOST_KEYS - len(keys))
+        parts.append(select(literal_column(str(index)), *keys, *padding, total).where(*conditions).group_by(*keys))
+    results: dict[str, dict[tuple, int]] = {name: {} for name in names}
+    for row in session.execute(union_all(*parts)):
+        name = names[row[0]]
+        if row[-1]:
+            results[name][tuple(row[1:1 + len(requests[name][1])])] = int(row[-1])
+    return results
+
+
+def _tally_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    table, conditions = CaseTallyModel, []
+    if filters.start:
+        conditions.append(table.month >= filters.start)
+    if filters.end:
+        conditions.append(table.month <= filters.end)
+    if filters.case_type:
+        conditions.append(table.case_type == filters.case_type)
+    return conditions
+
+
+def _case_filters(filters: Filters) -> list[ColumnElement[bool]]:
+    conditions = []
+    if filters.start:
+        conditions.append(CaseModel.submitted_at >= _month_start(filters.start))
+    if filters.end:
+        conditions.append(CaseModel.submitted_at < _month_start(_next_month(filters.end)))
+    if filters.case_type:
+        conditions.append(CaseModel.case_type == filters.case_type)
+    return conditions
 
 
 class _TallySource:
-    """Sums over the pre-aggregated tally (province and city scopes)."""
+    """Sums over the pre-aggregated tally (province and city scopes): the scope's own rows for its breakdowns,
+    its children's rows (the next grain) for the per-division figures."""
 
     def __init__(self, session: Session, code: str, filters: Filters):
         self.session, self.code, self.filters = session, code, filters
         self.group_length = child_length(code)
 
-    def sums(self, dimension: str, by: tuple[str, ...]) -> dict[tuple, int]:
+    def _grouped(self, dimension: str, by: tuple[str, ...]) -> Grouped:
         table = CaseTallyModel
-        columns = {"group": func.substr(table.county, 1, self.group_length), "month": table.month,
-                   "case_type": table.case_type, "value": table.value}
-        chosen = [columns[name] for name in by]
-        query = select(*chosen, func.sum(table.cases)).where(
-            table.dimension == dimension, _prefix_range(table.county, self.code))
-        if self.filters.start:
-            query = query.where(table.month >= self.filters.start)
-        if self.filters.end:
-            query = query.where(table.month <= self.filters.end)
-        if self.filters.case_type:
-            query = query.where(table.case_type == self.filters.case_type)
-        if chosen:
-            query = query.group_by(*chosen)
-        return {tuple(row[:-1]): int(row[-1]) for row in self.session.execute(query) if row[-1] is not None}
+        columns = {"group": table.division, "month": table.month, "case_type": table.case_type, "value": table.value}
+        if "group" in by:
+            scope = [table.grain == self.group_length, divisions.within(table.division, self.code)]
+        else:
+            scope = [table.grain == len(self.code), table.division == self.code]
+        conditions = [*scope, table.dimension == dimension, *_tally_filters(self.filters)]
+        return [columns[name] for name in by], func.sum(table.cases), conditions
+
+    def sums(self, requests: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, dict[tuple, int]]:
+        """Return each requested sum as {key tuple: cases}."""
+        return _sums_at_once(self.session, requests, self._grouped)
 
 
 class _LiveSource:
-    """Sums over the cases themselves, tallied here (county, township and village scopes)."""
+    """Sums over the cases themselves, counted in SQL now (county, township and village scopes)."""
 
     def __init__(self, session: Session, code: str, filters: Filters, timing: Timing):
+        self.session = session
         length = child_length(code) if len(code) < 12 else 12
-        query = select(*CASE_COLUMNS).where(_prefix_range(CaseModel.hukou_division, code))
-        if filters.start:
-            query = query.where(CaseModel.submitted_at >= _month_start(filters.start))
-        if filters.end:
-            query = query.where(CaseModel.submitted_at < _month_start(_next_month(filters.end)))
-        if filters.case_type:
-            query = query.where(CaseModel.case_type == filters.case_type)
-        self.counts = tally_rows(session.execute(query), timing, length)
+        conditions = [divisions.within(CaseModel.hukou_division, code), *_case_filters(filters)]
+        # Referenced by every grouped select: PostgreSQL reads the scope's cases once and keeps them for all.
+        self.cases: CTE = _case_values(timing, length, conditions).cte("scoped")
 
-    def sums(self, dimension: str, by: tuple[str, ...]) -> dict[tuple, int]:
-        positions = [GROUPINGS.index(name) for name in by]
-        result: Counter = Counter()
-        for (group, month, case_type, counted, value), cases in self.counts.items():
-            if counted == dimension:
-                key = (group, month, case_type, value)
-                result[tuple(key[position] for position in positions)] += cases
-        return dict(result)
+    def _grouped(self, dimension: str, by: tuple[str, ...]) -> Grouped:
+        columns = {"group": self.cases.c.division, "month": self.cases.c.month,
+                   "case_type": self.cases.c.case_type, "value": self.cases.c[dimension]}
+        return [columns[name] for name in by], func.count(), [self.cases.c[dimension].is_not(None)]
+
+    def sums(self, requests: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, dict[tuple, int]]:
+        """Return each requested sum as {key tuple: cases}."""
+        return _sums_at_once(self.session, requests, self._grouped)
 
 
 # -- the figures --------------------------------------------------------------------------------------------------
@@ -406,18 +494,20 @@ def summarize(session: Session, code: str, filters: Filters, timing: Timing) -> 
     source = _LiveSource(session, code, filters, timing) if live else _TallySource(session, code, filters)
     stamp = None if live else snapshot(session)
     limit_days = timing.limit_days if live or stamp is None else stamp.limit_days
+    sums = {name: _single(found) if len(PAGE_SUMS[name][1]) == 1 else found
+            for name, found in source.sums(PAGE_SUMS).items()}
 
-    by_type = _single(source.sums("status", ("case_type",)))
+    by_month_type = sums["months"]
+    by_type = {kind: sum(cases for (_, counted), cases in by_month_type.items() if counted == kind)
+               for kind in CASE_TYPES}
     total = sum(by_type.values())
-    by_group = _single(source.sums("status", ("group",)))
-    overdue = source.sums("overdue", ("group", "value"))
+    overdue = sums["children_overdue"]
     children = []
     for child in divisions.children(session, code):
-        cases = by_group.get(child.code, 0)
+        cases = sums["children"].get(child.code, 0)
         late = overdue.get((child.code, "1"), 0)
         children.append({"code": child.code, "name": child.name, "cases": cases, "overdue": late,
                          "overdue_share": late / cases if cases else None})
-    by_month_type = source.sums("status", ("month", "case_type"))
     months = sorted({month for month, _ in by_month_type})
     if filters.start and filters.end:
         months = _months_between(filters.start, filters.end)
@@ -425,8 +515,8 @@ def summarize(session: Session, code: str, filters: Filters, timing: Timing) -> 
         months = _months_between(filters.start or months[0], filters.end or months[-1])
     by_month = [{"month": month, **{kind: by_month_type.get((month, kind), 0) for kind in CASE_TYPES},
                  "total": sum(by_month_type.get((month, kind), 0) for kind in CASE_TYPES)} for month in months]
-    days = {int(value): cases for value, cases in _single(source.sums("days", ("value",))).items()}
-    late_total = _single(source.sums("overdue", ("value",))).get("1", 0)
+    days = {int(value): cases for value, cases in sums["days"].items()}
+    late_total = sum(cases for (_, late), cases in overdue.items() if late == "1")
     processing = {
         "completed": sum(days.values()), "median_days": nearest_rank(days, 0.5), "p90_days": nearest_rank(days, 0.9),
         "overdue": late_total, "overdue_share": late_total / total if total else None,
@@ -434,12 +524,11 @@ def summarize(session: Session, code: str, filters: Filters, timing: Timing) -> 
     }
     summary = Summary(
         code=code, name=division.name, level=division.level, path=[(d.code, d.name) for d in path], filters=filters,
-        total=total, children=children, by_type={kind: by_type.get(kind, 0) for kind in CASE_TYPES},
-        by_status=_ordered(_single(source.sums("status", ("value",))), STATUSES),
-        mother_age=_ordered(_single(source.sums("mother_age", ("value",))), [key for key, *_ in AGE_BANDS]),
-        father_age=_ordered(_single(source.sums("father_age", ("value",))), [key for key, *_ in AGE_BANDS]),
-        mother_ethnicity=_by_count(_single(source.sums("mother_ethnicity", ("value",)))),
-        father_ethnicity=_by_count(_single(source.sums("father_ethnicity", ("value",)))),
+        total=total, children=children, by_type=by_type,
+        by_status=_ordered(sums["status"], STATUSES),
+        mother_age=_ordered(sums["mother_age"], [key for key, *_ in AGE_BANDS]),
+        father_age=_ordered(sums["father_age"], [key for key, *_ in AGE_BANDS]),
+        mother_ethnicity=_by_count(sums["mother_ethnicity"]), father_ethnicity=_by_count(sums["father_ethnicity"]),
         by_month=by_month, processing=processing, limit_days=limit_days, live=live,
         as_of=None if stamp is None else stamp.refreshed_at,
     )

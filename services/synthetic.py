@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.calendar import CST, WorkCalendar
 from services import accounts
+from services.case_timing import WorkingDays
 from services.cases import PARITY_OF_TYPE, CaseModel
 
 BATCH_SIZE = 5000
@@ -86,6 +87,7 @@ def generate(session: Session, count: int, villages: Sequence[str], *, start: da
     if count < 1 or not villages:
         return 0
     rng = random.Random(seed)
+    working_days = WorkingDays(calendar)
     applicant = synthetic_applicant(session)
     # A few busy places and many quiet ones: each village's weight is log-normal.
     weights = list(itertools.accumulate(rng.lognormvariate(0, 1) for _ in villages))
@@ -115,6 +117,8 @@ def generate(session: Session, count: int, villages: Sequence[str], *, start: da
             "status_changed_at": completed or submitted, "completed_at": completed,
             "parity": PARITY_OF_TYPE[case_type], "mother_age": mother_age, "father_age": father_age,
             "mother_ethnicity": mother_ethnicity, "father_ethnicity": father_ethnicity,
+            **(working_days.stamp(submitted, completed) if completed else
+               {"processing_days": None, "on_time_within": None}),
         })
         if len(batch) >= BATCH_SIZE:
             session.execute(insert(CaseModel), batch)

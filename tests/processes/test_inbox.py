@@ -16,7 +16,7 @@ from processes.casework import CaseworkError, Forbidden
 from processes.demo import HUKOU_VILLAGE, OTHER_VILLAGE, RESIDENCE_VILLAGE, TOWNSHIP
 from processes.inbox import VIEWS, InboxQuery
 from processes.roles import TOWNSHIP_STAFF, VILLAGE_STAFF
-from services import accounts
+from services import accounts, divisions
 from services.accounts import UserModel
 from services.db import db
 from services.people import save_person
@@ -241,10 +241,10 @@ def test_filter_by_division_inside_the_jurisdiction_only(session, people):
 
 
 def test_the_division_range_is_exact_at_the_edges():
-    assert inbox._next_prefix("110101001") == "110101002"
-    assert inbox._next_prefix("110101009") == "110101010"
-    assert inbox._next_prefix("1199") == "1200"
-    assert inbox._next_prefix("99") is None
+    assert divisions.next_prefix("110101001") == "110101002"
+    assert divisions.next_prefix("110101009") == "110101010"
+    assert divisions.next_prefix("1199") == "1200"
+    assert divisions.next_prefix("99") is None
 
 
 @pytest.mark.usefixtures("deployed")

@@ -9,10 +9,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from engine.calendar import CST, load_calendar
-from services import divisions, statistics, synthetic
+from services import cases, divisions, statistics, synthetic
 from services.cases import CASE_TYPES, CaseModel
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
@@ -183,3 +184,25 @@ def test_nearest_rank_percentiles():
     assert statistics.nearest_rank({1: 5, 2: 5}, 0.5) == 1
     assert statistics.nearest_rank({1: 5, 2: 5}, 0.9) == 2
     assert statistics.nearest_rank({0: 1, 1: 8, 9: 1}, 0.9) == 1
+
+
+def test_a_case_completed_by_its_status_is_counted_with_its_working_days(session):
+    """Submitted on a Thursday, decided on the Saturday after: one working day taken, yet late under a one-day
+    limit (the deadline was the end of Friday); the township page counts both at once, without a refresh."""
+    village = synthetic.villages_in(session, "110101001")[0]
+    thursday = datetime(2026, 11, 19, 2, 0, tzinfo=UTC)
+    synthetic.generate(session, 1, [village], start=thursday, end=thursday + timedelta(seconds=1),
+                       calendar=load_calendar(session), now=thursday, seed=1)
+    case = session.scalars(select(CaseModel).where(CaseModel.hukou_division == village)).one()
+    assert case.completed_at is None
+    saturday = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
+    with time_machine.travel(saturday, tick=False):
+        cases.set_status(case, "登记成功")
+    session.flush()
+    assert (case.completed_at, case.processing_days, case.on_time_within) == (saturday, 1, 2)
+    township = statistics.summarize(session, "110101001", statistics.Filters(),
+                                    statistics.timing_for(session, 1, saturday))
+    assert township.processing["histogram"] == {1: 1}
+    assert township.processing["overdue"] == sum(child["overdue"] for child in township.children) == 1
+    assert statistics.summarize(session, "110101001", statistics.Filters(),
+                                statistics.timing_for(session, 2, saturday)).processing["overdue"] == 0

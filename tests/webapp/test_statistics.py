@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from processes.demo import TOWNSHIP
 from processes.roles import PROVINCE_OFFICIAL
 from services import accounts, statistics, synthetic
 from tests.fixtures import PASSWORD
+from webapp.statistics import charts
 
 
 @pytest.fixture
@@ -130,3 +132,12 @@ def test_the_cli_generates_and_refreshes(app, session):
     refused = runner.invoke(args=["stats", "generate", "--count", "5", "--division", "99"])
     assert refused.exit_code != 0
     assert "没有代码以“99”开头的村（居）" in refused.output
+
+
+def test_the_month_chart_labels_small_counts_with_whole_numbers_once_each():
+    svg = str(charts.line_chart("按月登记趋势", ["2026-01", "2026-02", "2026-03"], [("一孩登记", [1, 2, 0])]))
+    labels = re.findall(r'text-anchor="end" fill="#666" font-size="11">([^<]*)</text>', svg)
+    assert labels == ["0", "1", "2"]
+    svg = str(charts.line_chart("按月登记趋势", ["2026-01"], [("一孩登记", [10876])]))
+    labels = re.findall(r'text-anchor="end" fill="#666" font-size="11">([^<]*)</text>', svg)
+    assert labels == ["0", "5,000", "10,000", "15,000"]

@@ -33,6 +33,19 @@ def _nice_max(value: int) -> int:
     return value
 
 
+def _integer_ticks(value: int, most: int = 4) -> list[int]:
+    """Return evenly spaced whole-number axis ticks from 0 up to at least `value`, at most `most` steps apart.
+
+    The step is 1, 2 or 5 times a power of ten (or 25 times one, from 250 up), never a fraction: counts of cases
+    have no halves, and labels rounded from fractional ticks would repeat (0, 1, 1, 2, 2).
+    """
+    needed = max(value, 1) / most
+    magnitude = 10 ** max(int(math.log10(needed)), 0) if needed >= 1 else 1
+    step = next(int(factor * magnitude) for factor in (1, 2, 2.5, 5, 10)
+                if factor * magnitude >= needed and float(factor * magnitude).is_integer())
+    return [step * index for index in range(math.ceil(max(value, 1) / step) + 1)]
+
+
 def bar_chart(title: str, rows: Sequence[tuple[str, int]]) -> Markup:
     """Draw horizontal bars, one per (label, value), the value written after each bar."""
     label_width, bar_room, row_height, width = 120, 300, 28, 480
@@ -93,14 +106,14 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[tuple[str, Se
     """Draw one line per (name, values) over the x labels (months), with a legend and a y axis."""
     width, height, left, right, top_pad, bottom = 480, 240, 48, 28, 28, 36
     plot_w, plot_h = width - left - right, height - top_pad - bottom
-    top = _nice_max(max((max(values, default=0) for _, values in series), default=0))
+    ticks = _integer_ticks(max((max(values, default=0) for _, values in series), default=0))
+    top = ticks[-1]
     body = []
-    for step in range(5):
-        value = top * step / 4
-        y = top_pad + plot_h - plot_h * step / 4
+    for value in ticks:
+        y = top_pad + plot_h - plot_h * value / top
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#666" font-size="11">'
-                    f'{value:,.0f}</text>')
+                    f'{value:,}</text>')
     count = len(labels)
 
     def x_of(index: int) -> float:
