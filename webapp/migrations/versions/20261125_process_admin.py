@@ -1,7 +1,7 @@
 """Process administration: assignment rules (lane or group name → staff role and jurisdiction field).
 
 Revision ID: 20261125_process_admin
-Revises: 20261125_statistics
+Revises: 20261125_statistics_speed
 Create Date: 2026-11-25
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import engine.db
 
 revision = '20261125_process_admin'
-down_revision = '20261125_statistics'
+down_revision = '20261125_statistics_speed'
 branch_labels = None
 depends_on = None
 
