@@ -17,6 +17,7 @@ from tests.conftest import CHROMIUM
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1366, "height": 900}
 TABLET = {"width": 820, "height": 1180}
+PHONE = {"width": 390, "height": 844}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--lang=zh-CN"]
 
@@ -67,13 +68,28 @@ def browser_context(chromium, live_server):
     """Return a factory of browser contexts (one per person: own cookies), closed after the test."""
     contexts = []
 
-    def make():
-        context = chromium.new_context(base_url=live_server, viewport=DESKTOP, locale="zh-CN",
-                                       timezone_id="Asia/Shanghai")
-        context.set_default_timeout(15_000)
+    def make(viewport=DESKTOP, **options):
+        if viewport == PHONE:
+            options = {"is_mobile": True, "has_touch": True, **options}
+        context = chromium.new_context(base_url=live_server, viewport=viewport, locale="zh-CN",
+                                       timezone_id="Asia/Shanghai", **options)
+        context.set_default_timeout(20_000)
         contexts.append(context)
         return context
 
     yield make
     for context in contexts:
         context.close()
+
+
+def staff_sign_in(page, person, password: str, landing: str) -> None:
+    """Finish a staff sign-in on the login page `page` shows: password, then the SMS code read from the outbox."""
+    from tests.fixtures import last_sms_code
+
+    page.get_by_label("手机号码").fill(person.phone)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/auth/verify")
+    page.get_by_label("短信验证码").fill(last_sms_code(person.phone))
+    page.get_by_role("button", name="验证并登录").click()
+    page.wait_for_url(landing)

@@ -14,14 +14,13 @@ from sqlalchemy import select
 
 from processes.demo import HUKOU_VILLAGE, RESIDENCE_VILLAGE
 from services import cases
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import PHONE, SCREENSHOTS
 from tests.fixtures import decide, forget, last_sms_code
 from tests.identities import id_number, with_wrong_check
 from tests.samples import photo
 
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 390, "height": 844}
 MOBILE = "13700000066"
 PASSWORD = "Xin@2026pw"
 WOMAN_ID = id_number("19950816", "2", serial=2)
@@ -125,11 +124,9 @@ def _upload(page, screenshots, tmp_path):
     page.wait_for_url("**/my/cases/*")
 
 
-def test_a_citizen_registers_applies_and_prints_the_slip(session, people, deployed, chromium, live_server,  # noqa: ARG001
+def test_a_citizen_registers_applies_and_prints_the_slip(session, people, deployed, browser_context,  # noqa: ARG001
                                                           screenshots, tmp_path):
-    context = chromium.new_context(base_url=live_server, viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                   is_mobile=True, has_touch=True, accept_downloads=True)
-    context.set_default_timeout(20_000)
+    context = browser_context(PHONE, accept_downloads=True)
     try:
         page = context.new_page()
         _register(page, screenshots)

@@ -4,20 +4,18 @@ outbox as the phone would show it, one ID-number mistake with its message, the f
 import pytest
 
 from services.identity import check_character
+from tests.e2e.conftest import PHONE
 from tests.fixtures import last_sms_code
 
 pytestmark = pytest.mark.e2e
 
-PHONE_VIEWPORT = {"width": 390, "height": 844}
 FIRST17 = "11010119900307002"
 ID_NUMBER = FIRST17 + check_character(FIRST17)
 WRONG_ID_NUMBER = FIRST17 + ("0" if ID_NUMBER[-1] != "0" else "1")
 
 
-def test_a_citizen_registers_on_a_phone(chromium, live_server, screenshots):
-    context = chromium.new_context(base_url=live_server, viewport=PHONE_VIEWPORT, locale="zh-CN",
-                                   timezone_id="Asia/Shanghai", is_mobile=True, has_touch=True)
-    context.set_default_timeout(15_000)
+def test_a_citizen_registers_on_a_phone(browser_context, screenshots):
+    context = browser_context(PHONE)
     try:
         page = context.new_page()
         page.goto("/auth/login")
@@ -54,7 +52,7 @@ def test_a_citizen_registers_on_a_phone(chromium, live_server, screenshots):
         page.get_by_label("密码", exact=True).fill("Xin@2026pw")
         page.get_by_label("确认密码").fill("Xin@2026pw")
         page.get_by_role("button", name="注册", exact=True).click()
-        page.wait_for_url(f"{live_server}/apply")
+        page.wait_for_url("**/apply")
         assert "注册成功，您已登录" in page.locator(".alert").inner_text()
         assert "王芳" in page.locator(".site-header .who").inner_text()
         screenshots(page, "register-signed-in")
@@ -62,7 +60,7 @@ def test_a_citizen_registers_on_a_phone(chromium, live_server, screenshots):
         page.goto("/auth/me")
         assert "110101********" + ID_NUMBER[-4:] in page.locator(".facts").inner_text()
         # Nothing spills sideways on a phone: the page is no wider than the screen.
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEWPORT["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         screenshots(page, "register-profile")
     finally:
         context.close()

@@ -7,15 +7,15 @@ import pytest
 
 from processes.roles import CITIZEN
 from services import accounts, applications
+from tests.e2e.conftest import PHONE
 from tests.fixtures import PASSWORD
 from tests.samples import NOT_AN_IMAGE, photo
 
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 390, "height": 844}
 
 
-def test_an_applicant_uploads_materials_from_a_phone(session, chromium, live_server, screenshots, tmp_path):
+def test_an_applicant_uploads_materials_from_a_phone(session, browser_context, screenshots, tmp_path):
     user = accounts.create_user(session, phone="13800000009", name="周敏", role=CITIZEN, password=PASSWORD)
     application = applications.start(session, user.id, "first_child")
     application.answers = {"woman": {"marital_status": "21"}, "man": {"marital_status": "21"}, "after_birth": True}
@@ -24,9 +24,7 @@ def test_an_applicant_uploads_materials_from_a_phone(session, chromium, live_ser
     good.write_bytes(photo(1200, 800, gps=True, noise=True))
     bad.write_bytes(NOT_AN_IMAGE)
 
-    context = chromium.new_context(base_url=live_server, viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                   is_mobile=True, has_touch=True)
-    context.set_default_timeout(15_000)
+    context = browser_context(PHONE)
     try:
         page = context.new_page()
         page.goto(f"/apply/{application.token}/materials")

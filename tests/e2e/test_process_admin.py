@@ -6,7 +6,8 @@ import pytest
 
 from processes.roles import POLICY_ADMIN
 from services import accounts
-from tests.fixtures import PASSWORD, last_sms_code
+from tests.e2e.conftest import staff_sign_in
+from tests.fixtures import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
@@ -19,13 +20,7 @@ def test_upload_review_dry_run_and_activate(session, deployed, browser_context, 
     session.commit()
     page = browser_context().new_page()
     page.goto("/auth/login?next=/admin/processes/")
-    page.get_by_label("手机号码").fill(admin.phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/auth/verify")
-    page.get_by_label("短信验证码").fill(last_sms_code(admin.phone))
-    page.get_by_role("button", name="验证并登录").click()
-    page.wait_for_url("**/admin/processes/")
+    staff_sign_in(page, admin, PASSWORD, "**/admin/processes/")
     assert page.get_by_role("heading", name="流程管理").is_visible()
     screenshots(page, "process-admin-list")
 

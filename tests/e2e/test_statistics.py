@@ -13,7 +13,8 @@ from engine.db import utcnow
 from processes.demo import TOWNSHIP
 from processes.roles import PROVINCE_OFFICIAL
 from services import accounts, statistics, synthetic
-from tests.fixtures import PASSWORD, last_sms_code
+from tests.e2e.conftest import staff_sign_in
+from tests.fixtures import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
@@ -42,13 +43,7 @@ def _expected_total(session, code) -> int:
 def test_drill_down_from_province_to_township_and_export(session, browser_context, screenshots, official):
     page = browser_context().new_page()
     page.goto("/admin/")
-    page.get_by_label("手机号码").fill(official.phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/auth/verify")
-    page.get_by_label("短信验证码").fill(last_sms_code(official.phone))
-    page.get_by_role("button", name="验证并登录").click()
-    page.wait_for_url("**/admin/cases")
+    staff_sign_in(page, official, PASSWORD, "**/admin/cases")
     page.get_by_role("link", name="统计分析").click()
     page.wait_for_url("**/statistics/")
     assert page.get_by_role("heading", name="统计分析 北京市").is_visible()
