@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from engine.db import Base
 from engine.models import HumanTaskModel
-from processes import casework
+from processes import applying, casework
 from processes.demo import HUKOU_VILLAGE, OTHER_VILLAGE, RESIDENCE_VILLAGE, TOWNSHIP
 from processes.roles import CITIZEN, COUNTY_OFFICIAL, STAFF_ROLES, TOWNSHIP_STAFF, VILLAGE_STAFF
-from services import accounts, cases
+from services import accounts, applications, cases
 from services.db import db
 from services.notifications import SmsMessageModel
+from tests.applications import answers as application_answers
 
 
 @pytest.fixture
@@ -75,6 +76,18 @@ def submit(session, people, deployed):  # noqa: ARG001 - deployed must exist bef
         return case
 
     return _submit
+
+
+@pytest.fixture
+def apply(session, people, deployed):  # noqa: ARG001 - deployed must exist before a case starts
+    """Submit an application of the demo citizen through the application path (persons, children) and commit."""
+    def _apply(case_type="first_child", given=None):
+        draft = applications.start(session, people.citizen.id, case_type)
+        case = applying.submit(session, people.citizen, draft.token, given or application_answers())
+        session.commit()
+        return case
+
+    return _apply
 
 
 def open_task(session, case, bpmn_id):

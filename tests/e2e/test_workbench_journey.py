@@ -13,6 +13,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from services.notifications import SmsMessageModel
+from tests.applications import MAN_ID
 from tests.e2e.conftest import TABLET
 from tests.fixtures import PASSWORD, forget, last_sms_code, refreshed
 
@@ -121,9 +122,29 @@ def assert_empty_inbox(page, shoot, who):
     shoot(page, who)
 
 
+def read_and_print(county, township, shoot, number):
+    """The county official reads the case; the street service hall finds it by number and ID and prints the slip."""
+    county.goto(f"/admin/cases/{number}")
+    assert number in county.locator("h1").inner_text()
+    assert "登记成功" in county.content()
+    shoot(county, "county-reads-case")
+
+    # The street service hall finds the case by its number and an ID number, and prints the slip.
+    township.get_by_role("link", name="服务大厅打印").click()
+    township.get_by_label("受理编号").fill(number)
+    township.get_by_label("女方或男方公民身份号码").fill(MAN_ID)
+    township.get_by_role("button", name="查询").click()
+    assert "生育服务登记单，签发于" in township.locator(".hall-case").inner_text()
+    shoot(township, "hall-found")
+    with township.context.expect_event("response", lambda r: r.url.endswith("/staff/hall/print")) as printed:
+        township.get_by_role("button", name="打印生育服务登记单").click()
+    assert printed.value.status == 200
+    assert printed.value.header_value("content-type") == "application/pdf", "the slip opens in the browser to print"
+
+
 def test_a_case_is_verified_by_two_villages_and_approved_by_the_township(
-        session, people, submit, browser_context, screenshots):
-    case = submit()
+        session, people, apply, browser_context, screenshots):
+    case = apply()
     number = case.case_number
     hukou, residence, other, township, county = (
         sign_in(browser_context(), getattr(people, who), screenshots, who)
@@ -173,3 +194,5 @@ def test_a_case_is_verified_by_two_villages_and_approved_by_the_township(
     assert_empty_inbox(county, screenshots, "county-after")
     hukou.get_by_role("link", name=re.compile("^已办")).click()
     assert task_rows(hukou) == [("户籍地村（居）核实", number)]
+
+    read_and_print(county, township, screenshots, number)

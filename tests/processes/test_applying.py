@@ -8,35 +8,8 @@ from processes import applying
 from processes.applying import ApplicationRefused
 from processes.demo import HUKOU_VILLAGE, RESIDENCE_VILLAGE
 from services import applications, people
+from tests.applications import MAN_ID, WOMAN_ID, answers
 from tests.fixtures import decide, forget
-from tests.identities import id_number
-
-WOMAN_ID = id_number("19930307", "2")
-MAN_ID = id_number("19910512", "1")
-
-
-def spouse(number, name, hukou=HUKOU_VILLAGE, residence=RESIDENCE_VILLAGE, **extra):
-    birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    return {"name": name, "id_number": number, "birth_date": birth, "ethnicity": "01", "phone": "13800000001",
-            "employer": "东城区某公司", "employer_phone": "010-12345678", "marital_status": "21",
-            "hukou_division": hukou, "residence_division": residence, **extra}
-
-
-def answers(children=0, woman_id=WOMAN_ID, man_id=MAN_ID):
-    return {"woman": spouse(woman_id, "张丽"), "man": spouse(man_id, "刘强"), "after_birth": False,
-            "children": [{"name": f"刘小{i}", "sex": "1", "birth_date": date(2020, 1, 1 + i),
-                          "document_number": f"O11000{i}23456", "relation": "both"} for i in range(children)]}
-
-
-@pytest.fixture
-def apply(session, people, deployed):  # noqa: ARG001 - the diagrams must be deployed
-    def _apply(case_type="first_child", given=None):
-        draft = applications.start(session, people.citizen.id, case_type)
-        case = applying.submit(session, people.citizen, draft.token, given or answers())
-        session.commit()
-        return case
-
-    return _apply
 
 
 def test_a_submission_stores_the_spouses_as_persons_and_copies_the_reporting_fields(session, apply):
