@@ -196,3 +196,13 @@ def test_hostile_input_gets_a_message_never_a_500_or_a_case(citizen, field, valu
     if response.status_code == 200:
         assert 'class="field-error"' in response.text or "alert-error" in response.text
     assert db.session.scalar(select(cases.CaseModel)) is None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=HOSTILE, phone=HOSTILE)
+def test_hostile_lookups_get_a_message_never_a_500(client, app, number, phone):  # noqa: ARG001
+    page = client.get("/track")
+    response = client.post("/track", data={"csrf_token": csrf_token(page.text), "case_number": number,
+                                           "phone": phone})
+    assert response.status_code == 200
+    assert "alert-error" in response.text or 'class="field-error"' in response.text
