@@ -1,4 +1,4 @@
-"""What a page about one case shows: tasks, results, materials, history and diagram (staff task page, admin view)."""
+"""What a page about one case shows: spouses, tasks, results, materials, comments, history, diagram (staff, admin)."""
 
 from dataclasses import dataclass
 
@@ -9,9 +9,10 @@ from engine.models import AuditEventModel, HumanTaskModel
 from engine.svg import render_svg
 from processes.forms import FORMS
 from processes.runtime import RUNTIME
-from services import cases, divisions, materials
+from services import cases, divisions, materials, people
 from services.accounts import UserModel
 from services.cases import CaseModel, VerificationModel
+from services.comments import CaseCommentModel, comments_of
 from services.db import db
 from services.materials import MaterialModel
 
@@ -34,11 +35,15 @@ class CaseFacts:
     diagram: Markup | None
     decided: list[tuple[VerificationModel, str]]
     materials: list[tuple[str, list[MaterialModel]]]
+    spouses: dict[str, people.PersonModel]
+    children: list[people.ChildModel]
+    comments: list[CaseCommentModel]
 
     def as_context(self) -> dict:
         """Return the facts as template variables, with the audit labels and the place formatter."""
         return {"related": self.related, "events": self.events, "names": self.names, "diagram": self.diagram,
-                "decided": self.decided, "materials": self.materials, "labels": AUDIT_LABELS, "place": place}
+                "decided": self.decided, "materials": self.materials, "spouses": self.spouses,
+                "children": self.children, "comments": self.comments, "labels": AUDIT_LABELS, "place": place}
 
 
 def place(code: str | None) -> str:
@@ -56,7 +61,7 @@ def decision_label(form_key: str | None, decision: str) -> str:
 
 
 def case_facts(case: CaseModel) -> CaseFacts:
-    """Read a case's tasks, results, materials, audit trail (with the names of the people in it) and its diagram."""
+    """Read a case's spouses and children, tasks, results, materials, comments, audit trail and diagram."""
     session = db.session
     related = list(session.scalars(select(HumanTaskModel).where(
         HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))
@@ -68,10 +73,15 @@ def case_facts(case: CaseModel) -> CaseFacts:
         states = RUNTIME.element_states(session, case.instance_id)
         diagram = Markup(render_svg(case.instance.definition.xml, states))  # noqa: S704 - render_svg escapes names
     results = cases.verifications(session, case)
-    actors = [e.actor for e in events] + [v.actor for v in results]
+    notes = comments_of(session, case.id)
+    actors = [e.actor for e in events] + [v.actor for v in results] + [f"user:{c.author_id}" for c in notes]
     ids = {int(a[5:]) for a in actors if a.startswith("user:") and a[5:].isdigit()}
     names = {f"user:{u.id}": u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
     form_of_step = {t.bpmn_id: t.form_key for t in related}
     decided = [(v, decision_label(form_of_step.get(v.step), v.decision)) for v in results]
+    spouses = {side: session.get(people.PersonModel, ident)
+               for side, ident in (("woman", case.woman_id), ("man", case.man_id)) if ident}
+    children = list(session.scalars(select(people.ChildModel).where(people.ChildModel.case_id == case.id)
+                                    .order_by(people.ChildModel.id)))
     return CaseFacts(related=related, events=events, names=names, diagram=diagram, decided=decided,
-                     materials=materials.of_case(session, case))
+                     materials=materials.of_case(session, case), spouses=spouses, children=children, comments=notes)

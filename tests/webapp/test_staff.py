@@ -7,6 +7,7 @@ from sqlalchemy import select
 from engine.models import AuditEventModel
 from services import accounts, cases
 from services.documents import SlipModel
+from tests.applications import MAN_ID, WOMAN_ID
 from tests.fixtures import PASSWORD, csrf_token, decide, forget, open_task, refreshed, sms_templates
 
 
@@ -165,3 +166,22 @@ def test_township_staff_reassign_within_their_jurisdiction(session, submit, brow
     forget(session)
     assert open_task(session, case, "township_audit").claimed_by == colleague.actor
     assert "已转派给周街道" in township.get("/staff/").text
+
+
+def test_the_spouses_are_shown_masked_until_revealed_and_officials_read_them_masked(session, apply, browser_for):
+    case = apply()
+    (hukou_task,) = _task_ids(session, case, "verify_hukou")
+    hukou = browser_for("hukou")
+    page = hukou.get(f"/staff/tasks/{hukou_task}").text
+    assert "女方：张丽" in page
+    assert f"{WOMAN_ID[:6]}********{WOMAN_ID[-4:]}" in page
+    assert WOMAN_ID not in page
+    revealed = hukou.post(f"/staff/tasks/{hukou_task}/reveal", data={"csrf_token": csrf_token(page)})
+    assert WOMAN_ID in revealed.text
+    assert MAN_ID in revealed.text
+    forget(session)
+    assert session.scalar(select(AuditEventModel).where(AuditEventModel.kind == "pii_viewed")) is not None
+
+    county = browser_for("county").get(f"/admin/cases/{case.case_number}").text
+    assert "男方：刘强" in county
+    assert MAN_ID not in county

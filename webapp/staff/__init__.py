@@ -9,7 +9,6 @@ from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from engine.errors import EngineError, NotFound, TaskConflict
 from engine.models import AuditEventModel, HumanTaskModel
@@ -18,7 +17,7 @@ from processes import casework, inbox
 from processes.casework import CaseworkError, Forbidden
 from processes.forms import FORMS
 from processes.jurisdiction import may_see_task
-from services import cases, comments, people
+from services import cases, comments
 from services.accounts import UserModel
 from services.cases import CASE_TYPES
 from services.db import db
@@ -158,15 +157,8 @@ def _reassign_form(task: HumanTaskModel) -> ReassignForm | None:
 
 def _page(task: HumanTaskModel, form, revealed: bool = False, comment_form: CommentForm | None = None):
     case = _case_of(task)
-    spouses = {side: db.session.get(people.PersonModel, ident)
-               for side, ident in (("woman", case.woman_id), ("man", case.man_id)) if ident}
-    notes = comments.comments_of(db.session, case.id)
-    authors = {u.id: u.name for u in db.session.scalars(
-        select(UserModel).where(UserModel.id.in_({c.author_id for c in notes})))}
-    children = db.session.scalars(select(people.ChildModel).where(people.ChildModel.case_id == case.id)).all()
     return render_template("staff/task.html", task=task, case=case, form=form, revealed=revealed,
-                           me=_account().actor, spouses=spouses, children=children, comments=notes,
-                           authors=authors, comment_form=comment_form or CommentForm(),
+                           me=_account().actor, comment_form=comment_form or CommentForm(),
                            reassign_form=_reassign_form(task), **case_facts(case).as_context())
 
 
