@@ -21,16 +21,18 @@ ORIGIN = date(2000, 1, 1)
 class WorkingDays:
     """Working days between China dates, answered from cumulative counts cached by day (cheap for many cases)."""
 
-    def __init__(self, calendar: WorkCalendar):
+    def __init__(self, calendar: WorkCalendar, origin: date = ORIGIN):
+        # One case needs only the days from its own submission: `origin` spares walking the calendar from 2000.
         self.calendar = calendar
-        self._cumulative = [0]  # working days in (ORIGIN, ORIGIN + i]
+        self.origin = origin
+        self._cumulative = [0]  # working days in (origin, origin + i]
 
     def _ordinal(self, day: date) -> int:
-        index = (day - ORIGIN).days
+        index = (day - self.origin).days
         if index < 0:
-            raise ValueError("dates before 2000 are not counted")
+            raise ValueError(f"dates before {self.origin} are not counted")
         while len(self._cumulative) <= index:
-            next_day = ORIGIN + timedelta(days=len(self._cumulative))
+            next_day = self.origin + timedelta(days=len(self._cumulative))
             self._cumulative.append(self._cumulative[-1] + self.calendar.is_working_day(next_day))
         return self._cumulative[index]
 

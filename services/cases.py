@@ -121,7 +121,8 @@ def set_status(case: CaseModel, status: str) -> None:
     case.status, case.status_changed_at = status, utcnow()
     if status in FINAL_STATUSES and case.completed_at is None:
         case.completed_at = case.status_changed_at
-        timing = WorkingDays(load_calendar(object_session(case))).stamp(case.submitted_at, case.completed_at)
+        days = WorkingDays(load_calendar(object_session(case)), origin=case.submitted_at.astimezone(CST).date())
+        timing = days.stamp(case.submitted_at, case.completed_at)
         case.processing_days, case.on_time_within = timing["processing_days"], timing["on_time_within"]
 
 
