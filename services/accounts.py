@@ -244,12 +244,13 @@ def is_locked(user: UserModel, now: datetime | None = None) -> bool:
     return user.locked_until is not None and user.locked_until > (now or utcnow())
 
 
-def authenticate(session: Session, phone: str, password: str, *, max_failures: int, lock_minutes: int) -> UserModel:
-    """Return the account when `password` is right for `phone`, or raise LoginRefused (flush only, see the module)."""
-    user = find_by_phone(session, phone)
-    if user is None:
-        check_password_hash(_decoy_hash(), password)
-        raise LoginRefused(WRONG_CREDENTIALS)
+def confirm_password(session: Session, user: UserModel, password: str, *, max_failures: int, lock_minutes: int,
+                     wrong: str = WRONG_CREDENTIALS) -> None:
+    """Raise LoginRefused unless `password` is the account's; wrong passwords count towards the lockout.
+
+    Used by sign-in and wherever a signed-in person proves their password again (changing it), so a stolen session
+    gets no more guesses than the sign-in form gives. The caller must commit even when this raises.
+    """
     now = utcnow()
     if is_locked(user, now):
         raise LoginRefused(locked_message(user.locked_until))
@@ -261,13 +262,21 @@ def authenticate(session: Session, phone: str, password: str, *, max_failures: i
         if user.failed_logins >= max_failures:
             user.locked_until = now + timedelta(minutes=lock_minutes)
         session.flush()
-        # The caller must keep (commit) this flush although sign-in failed: it is what the lockout counts.
         if user.locked_until is not None:
             raise LoginRefused(locked_message(user.locked_until))
+        raise LoginRefused(wrong)
+    user.failed_logins = 0
+
+
+def authenticate(session: Session, phone: str, password: str, *, max_failures: int, lock_minutes: int) -> UserModel:
+    """Return the account when `password` is right for `phone`, or raise LoginRefused (flush only, see the module)."""
+    user = find_by_phone(session, phone)
+    if user is None:
+        check_password_hash(_decoy_hash(), password)
         raise LoginRefused(WRONG_CREDENTIALS)
+    confirm_password(session, user, password, max_failures=max_failures, lock_minutes=lock_minutes)
     if not user.active:
         raise LoginRefused(INACTIVE)
-    user.failed_logins = 0
     record_login(session, user)
     return user
 

@@ -16,7 +16,7 @@ from services.db import db
 from services.identity import check_character
 from services.mail import EmailMessageModel
 from services.notifications import SmsMessageModel
-from tests.fixtures import csrf_token, last_sms_code, post_form
+from tests.fixtures import PASSWORD, csrf_token, last_sms_code, post_form, sign_in
 
 MONDAY_NINE = datetime(2026, 3, 2, 9, 0, tzinfo=CST)
 PHONE = "13700000001"
@@ -431,3 +431,15 @@ def test_staff_may_not_change_their_phone_here(client, people):
     response = client.post("/auth/me/phone/code", data={"csrf_token": csrf_token(page.text),
                                                          "new_phone": "13700000088"})
     assert response.status_code == 403
+
+
+def test_wrong_current_passwords_count_towards_the_lockout(client, people):
+    sign_in(client, people.citizen)
+    wrong = {"current_password": "Wrong@12345", "new_password": "Next#2026a", "new_password_confirm": "Next#2026a"}
+    for _ in range(4):
+        assert "当前密码不正确" in post_form(client, "/auth/me", "/auth/me/password", wrong).text
+    locked = post_form(client, "/auth/me", "/auth/me/password", wrong)
+    assert "账号已锁定" in locked.text, "a stolen session gets no more guesses than the sign-in form"
+    post_form(client, "/auth/me", "/auth/logout", {})
+    refused = post_form(client, "/auth/login", "/auth/login", {"phone": people.citizen.phone, "password": PASSWORD})
+    assert "账号已锁定" in refused.text

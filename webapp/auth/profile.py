@@ -6,7 +6,7 @@ Citizens may move the account to a new phone, proven by a code sent to that phon
 sign-in factor and are managed by administrators.
 """
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from forms.auth import ChangePasswordForm, ChangePhoneForm, EmailForm
@@ -68,8 +68,13 @@ def change_password():
     if not form.validate_on_submit():
         return _page(password_form=form)
     account = _account()
-    if not accounts.check_password(account, form.current_password.data):
-        form.current_password.errors = ["当前密码不正确"]
+    try:
+        accounts.confirm_password(db.session, account, form.current_password.data, wrong="当前密码不正确",
+                                  max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                                  lock_minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+    except accounts.LoginRefused as refused:
+        # 200 with the message: the request edge commits, so the failed attempt counts.
+        form.current_password.errors = [refused.message]
         return _page(password_form=form)
     accounts.set_password(db.session, account, form.new_password.data, reason="changed")
     keep_session(account)
