@@ -394,4 +394,4 @@ def reassign_candidates(session: Session, user: UserModel, task: HumanTaskModel)
     return [colleague for colleague in session.scalars(
         select(UserModel).where(UserModel.role == task.role, UserModel.active.is_(True)).order_by(UserModel.name))
         if may_act(colleague.role, colleague.division_code, task.role, task.division_code)
-        and colleague.actor != task.claimed_by]
+        and colleague.actor not in (task.claimed_by, user.actor)]

@@ -160,6 +160,7 @@ def test_township_staff_reassign_within_their_jurisdiction(session, submit, brow
     page = township.get(f"/staff/tasks/{audit_task}")
     assert "周街道" in page.text
     assert "吴景山" not in page.text, "a worker of another township may not act on it"
+    assert "陈街道（110101001）" not in page.text, "not to oneself"
     moved = township.post(f"/staff/tasks/{audit_task}/reassign",
                           data={"csrf_token": csrf_token(page.text), "to_user": colleague.id})
     assert moved.status_code == 302
