@@ -50,7 +50,7 @@ def _place(session: Session, code: str | None) -> str:
         return code
 
 
-def _who(session: Session, actor: str) -> str:
+def person_named(session: Session, actor: str) -> str:
     """Name the user behind an audit actor such as `user:12`."""
     kind, _, ident = actor.partition(":")
     user = session.get(UserModel, int(ident)) if kind == "user" and ident.isdigit() else None
@@ -83,7 +83,7 @@ def describe_case(session: Session, case: cases.CaseModel) -> str:
     lines.append("办理结果：")
     form_of_step = {t.bpmn_id: t.form_key for t in all_tasks(session, case)}
     lines += [f"  {_when(v.at)} {v.step_name}：{_decision_label(form_of_step.get(v.step), v.decision)}"
-              f"{'，' + v.reason if v.reason else ''}（{_who(session, v.actor)}）"
+              f"{'，' + v.reason if v.reason else ''}（{person_named(session, v.actor)}）"
               for v in cases.verifications(session, case)] or ["  无"]
     if instance:
         outbox = session.scalars(select(OutboxModel).where(OutboxModel.instance_id == instance.id)
@@ -93,5 +93,6 @@ def describe_case(session: Session, case: cases.CaseModel) -> str:
         events = session.scalars(select(AuditEventModel).where(AuditEventModel.instance_id == instance.id)
                                  .order_by(AuditEventModel.id)).all()
         lines.append("审计记录：")
-        lines += [f"  {_when(e.at)} {e.kind} {e.element or ''} {_who(session, e.actor)} {e.detail}" for e in events]
+        lines += [f"  {_when(e.at)} {e.kind} {e.element or ''} {person_named(session, e.actor)} {e.detail}"
+                  for e in events]
     return "\n".join(lines)

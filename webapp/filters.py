@@ -5,8 +5,10 @@ from datetime import datetime
 from flask import Flask
 
 from engine.calendar import CST
+from processes.overview import person_named
 from services import identity
 from services.codes import CHILD_RELATIONS, ETHNICITIES, MARITAL_STATUSES, SEXES
+from services.db import db
 
 # The national code lists by name, for templates that show coded fields.
 CODES = {"ethnicities": ETHNICITIES, "marital": MARITAL_STATUSES, "sexes": SEXES, "relations": CHILD_RELATIONS}
@@ -33,9 +35,15 @@ def china_time(moment: datetime | None) -> str:
     return f"{moment.astimezone(CST):%Y-%m-%d %H:%M}"
 
 
+def person(actor: str | None) -> str:
+    """Name the user behind an audit actor such as `user:12` (other actors, like `cli`, as they are)."""
+    return person_named(db.session, actor) if actor else ""
+
+
 def register_filters(app: Flask) -> None:
     """Make the filters available to every template."""
     app.add_template_filter(mask_phone, "mask_phone")
     app.add_template_filter(china_time, "china_time")
     app.add_template_filter(mask_id, "mask_id")
+    app.add_template_filter(person, "person")
     app.add_template_global(CODES, "codes")
