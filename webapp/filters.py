@@ -23,6 +23,12 @@ def mask_phone(phone: str | None) -> str:
     return f"{phone[:3]}****{phone[7:]}"
 
 
+def mask_email(address: str | None) -> str:
+    """Return an email address with its local part hidden but for the first character, e.g. w***@example.com."""
+    local, at, domain = (address or "").partition("@")
+    return f"{local[:1]}***@{domain}" if at else ""
+
+
 def mask_id(number: str | None) -> str:
     """Return an ID number with its birth date and sequence hidden, e.g. 110101********1234."""
     return identity.mask(number) if number else ""
@@ -45,5 +51,6 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(mask_phone, "mask_phone")
     app.add_template_filter(china_time, "china_time")
     app.add_template_filter(mask_id, "mask_id")
+    app.add_template_filter(mask_email, "mask_email")
     app.add_template_filter(person, "person")
     app.add_template_global(CODES, "codes")

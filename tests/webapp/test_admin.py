@@ -21,7 +21,7 @@ from processes.roles import (
     TOWNSHIP_STAFF,
 )
 from processes.runtime import RUNTIME
-from services import accounts, notifications
+from services import accounts, mail, notifications
 from tests.fixtures import PASSWORD, csrf_token, decide, forget, post_form, sign_in, sms_templates
 
 MONDAY_MORNING = datetime(2026, 3, 2, 9, 0, tzinfo=CST)
@@ -295,6 +295,16 @@ def test_messages_are_newest_first_and_sign_in_codes_are_not_shown(session, crew
     assert "138****0100" in page
     assert "验证码短信，内容不显示" in page
     assert "您的验证码为" not in page
+
+
+def test_emails_are_listed_without_their_recovery_links(session, crew, browser_for):
+    mail.send_mail(session, "wangfang@example.com", "password_reset", "重置密码", "请打开 https://x/auth/reset/SECRET")
+    session.commit()
+    page = browser_for("admin").get("/admin/messages").text
+    assert "w***@example.com" in page
+    assert "重置密码" in page
+    assert "SECRET" not in page
+    assert "wangfang@example.com" not in page
 
 
 def test_messages_are_paginated(session, crew, browser_for):

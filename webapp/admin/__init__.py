@@ -29,6 +29,7 @@ from services import accounts, cases
 from services.accounts import UserModel
 from services.cases import CaseModel
 from services.db import db
+from services.mail import EmailMessageModel
 from services.notifications import SmsMessageModel
 from webapp.casepage import case_facts, place
 
@@ -201,8 +202,13 @@ def messages():
                    (OutboxModel.status == "pending") & (OutboxModel.attempts > 0)))
         .order_by(OutboxModel.status, OutboxModel.id.desc())
     ).all()
-    return render_template("admin/messages.html", sent=sent, pager=pager, failing=failing,
+    # Email bodies hold single-use recovery links: the list names the message, never shows its text.
+    emails = session.scalars(select(EmailMessageModel).order_by(EmailMessageModel.id.desc()).limit(RECENT_EMAILS))
+    return render_template("admin/messages.html", sent=sent, pager=pager, failing=failing, emails=emails.all(),
                            status_labels=OUTBOX_STATUS_LABELS, secret_templates=SECRET_TEMPLATES)
+
+
+RECENT_EMAILS = 20
 
 
 @bp.post("/messages/outbox/<int:outbox_id>/retry")
