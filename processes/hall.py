@@ -38,8 +38,9 @@ def find_case(session: Session, user: UserModel, case_number: str, id_number: st
     return case if matched is not None else None
 
 
-def record_print(session: Session, user: UserModel, case: CaseModel) -> None:
-    """Write the print of a case's slip to the audit trail (who, when, which case)."""
+def record_print(session: Session, user: UserModel, case: CaseModel, channel: str = "service_hall") -> None:
+    """Write a copy of a case's slip to the audit trail: who, when, which case, and where (hall or online)."""
     session.add(AuditEventModel(instance_id=case.instance_id, actor=user.actor, kind="slip_printed",
-                                detail={"case_number": case.case_number, "division": user.division_code}))
+                                detail={"case_number": case.case_number, "division": user.division_code,
+                                        "channel": channel}))
     session.flush()

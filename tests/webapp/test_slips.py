@@ -13,7 +13,7 @@ from services import accounts, identity, slips
 from services import people as persons
 from services.codes import FEMALE, MALE
 from services.pdf_fonts import FontUnavailable
-from tests.fixtures import csrf_token, decide, refreshed, sign_in
+from tests.fixtures import csrf_token, decide, forget, refreshed, sign_in
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WOMAN_ID = "11010119900307152" + identity.check_character("11010119900307152")
@@ -74,6 +74,9 @@ def test_the_applicant_downloads_a_slip_with_both_spouses_in_an_embedded_chinese
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.headers["Content-Disposition"] == f'attachment; filename="slip-{issued.case_number}.pdf"'
+    forget(session)
+    copies = session.scalars(select(AuditEventModel).where(AuditEventModel.kind == "slip_printed")).all()
+    assert [(c.actor, c.detail["channel"]) for c in copies] == [(people.citizen.actor, "online")], "audited"
 
     text, fonts = _read_pdf(response.data, tmp_path)
     for expected in ("生育服务登记单", "张丽", "刘强", issued.case_number, WOMAN_ID, MAN_ID, "汉族", "满族", "一孩登记",

@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, render_template, url_for
 from flask_login import current_user, login_required
 
+from processes import hall
 from services import cases, slips
 from services.cases import CaseModel
 from services.db import db
@@ -53,4 +54,5 @@ def download(case_number: str):
     slip = slips.slip_of_case(db.session, case)
     if slip is None:
         return render_template("slips/not_issued.html", case=case), 404
+    hall.record_print(db.session, current_user.account, case, channel="online")
     return pdf_response(case, slip, attachment=True)
