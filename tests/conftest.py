@@ -1,6 +1,7 @@
 """Shared fixtures: one app per test session on TEST_DATABASE_URL (SQLite by default), clean tables per test."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -103,7 +104,14 @@ def _chromium_missing() -> str | None:
     return f"needs Chromium at {CHROMIUM}: apt-get install chromium fonts-wqy-microhei"
 
 
-SERVICE_CHECKS = {"postgres": _postgres_missing, "celery": _redis_missing, "e2e": _chromium_missing}
+def _poppler_missing() -> str | None:
+    if shutil.which("pdftotext") and shutil.which("pdffonts") and shutil.which("pdftoppm"):
+        return None
+    return "needs poppler's pdftotext, pdffonts and pdftoppm: apt-get install poppler-utils"
+
+
+SERVICE_CHECKS = {"postgres": _postgres_missing, "celery": _redis_missing, "e2e": _chromium_missing,
+                  "poppler": _poppler_missing}
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook signature

@@ -19,7 +19,7 @@ from tests.fixtures import decide, forget, last_sms_code
 from tests.identities import id_number, with_wrong_check
 from tests.samples import photo
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.poppler]
 
 MOBILE = "13700000066"
 PASSWORD = "Xin@2026pw"

@@ -67,6 +67,7 @@ def _embedded_fonts(fonts: str) -> list[tuple[str, str]]:
     return [(row.split()[0], row.split()[-5]) for row in rows if row.strip()]
 
 
+@pytest.mark.poppler
 def test_the_applicant_downloads_a_slip_with_both_spouses_in_an_embedded_chinese_font(
         session, issued, people, client, tmp_path):
     sign_in(client, people.citizen)
@@ -93,6 +94,7 @@ def test_the_applicant_downloads_a_slip_with_both_spouses_in_an_embedded_chinese
     assert (ARTIFACTS / "slip.png").stat().st_size > 10_000
 
 
+@pytest.mark.poppler
 def test_a_case_without_persons_prints_names_only(session, people, submit, tmp_path, app):
     case = submit(case_type="third_child")
     case = decide(session, case, "verify_hukou", people.hukou, "verified")
@@ -168,6 +170,7 @@ def _prints(session):
     return session.scalars(select(AuditEventModel).where(AuditEventModel.kind == "slip_printed")).all()
 
 
+@pytest.mark.poppler
 def test_the_service_hall_finds_a_case_by_number_and_id_and_prints_it_with_an_audit_line(
         session, issued, people, browser_for, tmp_path):
     hall = browser_for("township")
