@@ -462,16 +462,7 @@ class Runtime:
 
         A read without a lock, for the case page's diagram; inboxes never need it.
         """
-        row = session.execute(
-            select(ProcessInstanceModel, ProcessDefinitionModel.sha256)
-            .join(ProcessDefinitionModel, ProcessDefinitionModel.id == ProcessInstanceModel.definition_id)
-            .where(ProcessInstanceModel.id == instance_id)
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"流程实例 {instance_id} 不存在")
-        instance, sha256 = row
-        parsed = self.definitions.parsed(session, instance.definition_id, sha256)
-        workflow = self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs)
+        workflow, parsed = self._read(session, instance_id)
         states: dict[str, str] = {}
         shown = {TaskState.COMPLETED: "completed", TaskState.READY: "active", TaskState.STARTED: "active",
                  TaskState.ERROR: "failed"}
@@ -484,7 +475,27 @@ class Runtime:
         states.update(dict.fromkeys(failed, "failed"))
         return states
 
+    def data(self, session: Session, instance_id: int) -> dict:
+        """Return the workflow data as the newest completed step left it (a read without a lock, for admins)."""
+        workflow, _parsed = self._read(session, instance_id)
+        done = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED]
+        latest = max(done, key=lambda t: t.last_state_change, default=None)
+        return dict(latest.data) if latest is not None else dict(workflow.data)
+
     # -- internals ---------------------------------------------------------------------------------------------
+
+    def _read(self, session: Session, instance_id: int) -> tuple[BpmnWorkflow, ParsedDefinition]:
+        """Load an instance's workflow without locking its row."""
+        row = session.execute(
+            select(ProcessInstanceModel, ProcessDefinitionModel.sha256)
+            .join(ProcessDefinitionModel, ProcessDefinitionModel.id == ProcessInstanceModel.definition_id)
+            .where(ProcessInstanceModel.id == instance_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"流程实例 {instance_id} 不存在")
+        instance, sha256 = row
+        parsed = self.definitions.parsed(session, instance.definition_id, sha256)
+        return self.serializer.loads(instance.state, parsed.spec, parsed.subprocess_specs), parsed
 
     def _calendar(self, session: Session) -> WorkCalendar:
         """Return the work calendar, re-read from the holiday table at most once a minute."""

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine.models import ProcessDefinitionModel
+from engine.models import AuditEventModel, ProcessDefinitionModel
 from processes import casework
 from processes.roles import POLICY_ADMIN, SYSTEM_ADMIN
 from services import accounts
-from tests.fixtures import csrf_token, sign_in
+from tests.fixtures import csrf_token, forget, sign_in
 
 DIAGRAMS = Path(__file__).resolve().parents[1] / "diagrams"
 SHIPPED = (casework.DIAGRAMS_DIR / "birth_registration.bpmn").read_text(encoding="utf-8")
@@ -121,3 +121,22 @@ def test_minimal_diagram_shows_its_steps_added_when_new(policy):
     response = upload(policy, MINIMAL.encode())
     page = policy.get(response.location)
     assert "「村（居）核实」(verify)" in page.text
+
+
+def test_an_instance_page_shows_the_case_its_data_and_diagram_and_suspends_with_an_audit(session, policy, apply):
+    case = apply()
+    page = policy.get(f"/admin/processes/instances/{case.instance_id}")
+    assert page.status_code == 200
+    text = page.text
+    assert case.case_number in text
+    assert "流程数据" in text
+    assert "same_village" in text, "the workflow's variables are shown"
+    assert 'data-element="verify_hukou"' in text, "the diagram marks the waiting steps"
+    suspended = policy.post(f"/admin/processes/instances/{case.instance_id}/suspend",
+                            data={"csrf_token": csrf_token(text), "reason": "核查材料真实性"})
+    assert suspended.status_code == 302
+    forget(session)
+    suspension = session.scalar(select(AuditEventModel).where(AuditEventModel.instance_id == case.instance_id,
+                                                              AuditEventModel.kind == "suspended"))
+    assert suspension.detail == {"reason": "核查材料真实性"}
+    assert "已暂停" in policy.get(f"/admin/processes/instances/{case.instance_id}").text

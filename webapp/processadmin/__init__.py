@@ -19,7 +19,7 @@ from processes.jurisdiction import JURISDICTION_FIELDS
 from processes.overview import definition_summary
 from processes.roles import POLICY_ADMIN, ROLES, STAFF_ROLES, SYSTEM_ADMIN
 from processes.runtime import RUNTIME
-from services import assignments
+from services import assignments, cases
 from services.db import db
 from webapp.admin import Pager, _page_number, roles_required
 
@@ -203,7 +203,9 @@ def instance_view(instance_id: int):
         "processadmin/instance.html", instance=instance, statuses=instances.STATUS_LABELS,
         svg=Markup(render_svg(instance.definition.xml, states)),  # noqa: S704 - render_svg escapes every name
         events=instances.events(db.session, instance_id), incidents=instances.incidents(db.session, instance_id),
-        movable=movable, form=ReasonForm(), may_act=_may_act())
+        movable=movable, form=ReasonForm(), may_act=_may_act(),
+        data=RUNTIME.data(db.session, instance_id),
+        case=cases.get_case(db.session, instance.business_key) if instance.business_key else None)
 
 
 @bp.post("/instances/<int:instance_id>/<action>")
