@@ -13,8 +13,9 @@ from services.accounts import UserModel
 
 
 def all_tasks(session: Session, case: cases.CaseModel) -> list[HumanTaskModel]:
-    """Return every user task a case has had, open or not."""
-    return list(session.scalars(select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number)))
+    """Return every user task a case has had, open or not, in the order they were opened."""
+    return list(session.scalars(select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number)
+                                .order_by(HumanTaskModel.id)))
 
 
 def definition_summary(session: Session) -> list[dict]:

@@ -10,7 +10,6 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from engine.db import Base
-from engine.models import HumanTaskModel
 from processes import applying, casework
 from processes.demo import HUKOU_VILLAGE, OTHER_VILLAGE, RESIDENCE_VILLAGE, TOWNSHIP
 from processes.roles import CITIZEN, COUNTY_OFFICIAL, STAFF_ROLES, TOWNSHIP_STAFF, VILLAGE_STAFF
@@ -125,12 +124,6 @@ def sms_templates(session, case):
     """Return the SMS templates sent about a case, in order."""
     return [m.template for m in session.scalars(
         select(SmsMessageModel).where(SmsMessageModel.case_number == case.case_number).order_by(SmsMessageModel.id))]
-
-
-def all_tasks(session, case):
-    """Return every human-task row of a case, in order."""
-    return list(session.scalars(
-        select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))
 
 
 # -- signing in through the web pages ----------------------------------------------------------------------------

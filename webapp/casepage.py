@@ -8,6 +8,7 @@ from sqlalchemy import select
 from engine.models import AuditEventModel, HumanTaskModel
 from engine.svg import render_svg
 from processes.forms import FORMS
+from processes.overview import all_tasks
 from processes.runtime import RUNTIME
 from services import cases, divisions, materials, people
 from services.accounts import UserModel
@@ -63,8 +64,7 @@ def decision_label(form_key: str | None, decision: str) -> str:
 def case_facts(case: CaseModel) -> CaseFacts:
     """Read a case's spouses and children, tasks, results, materials, comments, audit trail and diagram."""
     session = db.session
-    related = list(session.scalars(select(HumanTaskModel).where(
-        HumanTaskModel.business_key == case.case_number).order_by(HumanTaskModel.id)))
+    related = all_tasks(session, case)
     events: list[AuditEventModel] = []
     diagram = None
     if case.instance_id is not None:

@@ -4,8 +4,9 @@ from sqlalchemy import func, select
 
 from engine.models import ProcessDefinitionModel, ProcessInstanceModel
 from processes.casework import DIAGRAMS_DIR
+from processes.overview import all_tasks
 from processes.runtime import RUNTIME
-from tests.fixtures import all_tasks, decide, forget, open_task
+from tests.fixtures import decide, forget, open_task
 
 OLD_NAME = "乡镇（街道）审核"
 NEW_NAME = "乡镇（街道）审核（新版）"

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from engine.models import HumanTaskModel
+from processes.overview import all_tasks
 from processes.roles import CITIZEN, ROLE_DIVISION_LENGTH
 from services import applications, cases, materials, people
 from services.accounts import UserModel
@@ -45,11 +46,6 @@ def cases_of(user: UserModel) -> list[cases.CaseModel]:
                                    .order_by(cases.CaseModel.id.desc())))
 
 
-def _tasks(case: cases.CaseModel) -> list[HumanTaskModel]:
-    return list(db.session.scalars(select(HumanTaskModel).where(HumanTaskModel.business_key == case.case_number)
-                                   .order_by(HumanTaskModel.id)))
-
-
 def _office(code: str | None, role: str | None) -> str:
     """Name the office that acts for `role` over the division `code` (a township task names the township)."""
     if not code or role not in ROLE_DIVISION_LENGTH:
@@ -83,7 +79,7 @@ def _reason(case: cases.CaseModel) -> str:
 
 def case_view(case: cases.CaseModel) -> dict:
     """Return the template context of a citizen's case page."""
-    tasks = _tasks(case)
+    tasks = all_tasks(db.session, case)
     can_correct = any(t.status == "open" and t.role == CITIZEN for t in tasks)
     return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": timeline(case, tasks),
             "reason": _reason(case) if case.status in {"核实有误", "不予登记", "不予批准"} else "",
@@ -94,7 +90,7 @@ def case_view(case: cases.CaseModel) -> dict:
 
 def public_view(case: cases.CaseModel) -> dict:
     """Return what the lookup without sign-in shows: the status, the next step and the steps, with no details."""
-    steps = [Step(step.at, step.title, current=step.current) for step in timeline(case, _tasks(case))]
+    steps = [Step(step.at, step.title, current=step.current) for step in timeline(case, all_tasks(db.session, case))]
     return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": steps}
 
 
