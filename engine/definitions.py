@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -70,9 +70,13 @@ def parse(xml: bytes, vocabulary: Vocabulary, decisions: Mapping[str, bytes] | N
         event_definition = getattr(task_spec, "event_definition", None)
         if isinstance(event_definition, TimerEventDefinition):
             element = diagram.elements[task_spec.bpmn_id]
-            event_definition.expression = translate_timer(
-                element.timer or "", workdays=element.properties.get("calendar") == "workdays"
-            )
+            workdays = element.properties.get("calendar") == "workdays"
+            event_definition.expression = translate_timer(element.timer or "", workdays=workdays)
+            if workdays:
+                # The working-day helper returns the deadline, not a duration: Spiff would add a duration to its own
+                # clock, a few microseconds later than ours, and cases started the same day would not share it.
+                task_spec.event_definition = TimeDateEventDefinition(
+                    event_definition.name, event_definition.expression, description=event_definition.description)
     return ParsedDefinition(spec, subprocess_specs, diagram)
 
 

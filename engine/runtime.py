@@ -507,11 +507,11 @@ class Runtime:
 
     def script_engine(self, session: Session) -> SandboxScriptEngine:
         """Return the sandboxed script engine with the product's helpers and the working-day timer helper."""
-        def workday_duration(days: int) -> str:
-            now = utcnow()
-            return f"PT{int((self._calendar(session).deadline(now, days) - now).total_seconds())}S"
+        def workday_deadline(days: int) -> str:
+            # The exact end of the Nth working day: every case started that day shares it to the microsecond.
+            return self._calendar(session).deadline(utcnow(), days).isoformat()
 
-        return SandboxScriptEngine({**self.helpers, WORKDAYS_HELPER: workday_duration})
+        return SandboxScriptEngine({**self.helpers, WORKDAYS_HELPER: workday_deadline})
 
     def _lock(self, session: Session, instance_id: int) -> tuple[ProcessInstanceModel, str]:
         """Lock the instance row (SELECT … FOR UPDATE) and return it with its definition's content hash."""

@@ -15,7 +15,7 @@ ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+
 ISO_DATETIME_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 ISO_CYCLE = re.compile(r"^R\d*/")
 
-WORKDAYS_HELPER = "workday_duration"
+WORKDAYS_HELPER = "workday_deadline"
 
 
 class TimerTextError(ValueError):
@@ -26,7 +26,8 @@ def translate_timer(text: str, *, workdays: bool) -> str:
     """Return the sandboxed Python expression for a timer's text.
 
     ISO durations, date-times and cycles become string literals; `workdays` turns a whole-day duration into a call
-    of the working-day helper; anything else is kept as an expression (e.g. a task-data variable name).
+    of the working-day helper, which returns the deadline itself (so the timer must run as a date timer, see
+    `engine.definitions`); anything else is kept as an expression (e.g. a task-data variable name).
     """
     text = (text or "").strip()
     if not text:

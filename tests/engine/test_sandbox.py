@@ -8,7 +8,7 @@ from engine.timers import TimerTextError, translate_timer
 
 HELPERS = {
     "is_adult": lambda age: age >= 18,
-    "workday_duration": lambda days: f"PT{days * 24}H",
+    "workday_deadline": lambda days: f"2026-12-0{days}T15:59:59.999999+00:00",
 }
 # Anything else leaking through (or nothing raised) is a failure.
 REFUSED = (SandboxViolation, NameError, AttributeError)
@@ -134,7 +134,7 @@ def test_script_that_lint_accepts_also_runs(sandbox, script):
     ("text", "workdays", "expression"),
     [
         ("P3D", False, "'P3D'"),
-        ("P3D", True, "workday_duration(3)"),
+        ("P3D", True, "workday_deadline(3)"),
         ("PT48H", False, "'PT48H'"),
         (" p2d ", False, "'P2D'"),
         ("2026-12-01T09:00:00+08:00", False, "'2026-12-01T09:00:00+08:00'"),
@@ -149,7 +149,7 @@ def test_timer_text_becomes_an_expression(text, workdays, expression):
 
 def test_translated_timers_evaluate_to_what_spiff_expects(sandbox):
     assert sandbox.evaluate(translate_timer("PT48H", workdays=False), {}) == "PT48H"
-    assert sandbox.evaluate(translate_timer("P3D", workdays=True), {}) == "PT72H"
+    assert sandbox.evaluate(translate_timer("P3D", workdays=True), {}) == "2026-12-03T15:59:59.999999+00:00"
     assert sandbox.evaluate(translate_timer("reminder_after", workdays=False), {"reminder_after": "P1D"}) == "P1D"
 
 

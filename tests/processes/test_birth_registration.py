@@ -1,6 +1,6 @@
 """Every path of birth_registration through the service layer: verification, correction, audit, deadlines."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -122,7 +122,7 @@ def test_overdue_verification_notifies_the_township_and_shows_a_due_date(session
         case = submit()
         task = open_task(session, case, "verify_hukou")
         # Three working days after Monday: due by the end of Thursday, China time.
-        assert task.due_at.astimezone(CST).date() == datetime(2026, 3, 5).date()
+        assert task.due_at.astimezone(CST) == datetime.combine(date(2026, 3, 5), time.max, tzinfo=CST)
         assert background.tick() == {"timers": 0, "outbox": 0}
 
         clock.move_to(datetime(2026, 3, 6, 0, 30, tzinfo=CST))
@@ -134,6 +134,12 @@ def test_overdue_verification_notifies_the_township_and_shows_a_due_date(session
         assert open_steps(session, case) == ["verify_hukou", "verify_residence"], "a reminder does not cancel work"
         fired = session.scalars(select(AuditEventModel).where(AuditEventModel.kind == "timer_fired")).all()
         assert len(fired) == 2
+
+
+def test_cases_submitted_the_same_day_share_their_deadline(session, submit):
+    with time_machine.travel(MONDAY_MORNING, tick=True):
+        dues = {open_task(session, submit(), "verify_hukou").due_at for _ in range(3)}
+    assert dues == {datetime.combine(date(2026, 3, 5), time.max, tzinfo=CST)}, "the end of the day, not 'now + 3 days'"
 
 
 def test_overdue_counts_working_days_across_a_holiday(session, submit):
