@@ -6,10 +6,15 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from sqlalchemy import Boolean, Date, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from engine.db import Base
+from engine.db import Base, utcnow
 
 # China Standard Time has had no DST since 1991, so a fixed offset is exact and needs no tz database.
 CST = timezone(timedelta(hours=8), "CST")
+
+
+def china_today() -> date:
+    """Return today's date in China, whatever the server's time zone (before 08:00 UTC it is already tomorrow)."""
+    return utcnow().astimezone(CST).date()
 
 
 class HolidayModel(Base):

@@ -6,12 +6,12 @@ registrations) are checked by `processes.applying`, which adds its messages to t
 """
 
 import re
-from datetime import date
 
 from wtforms import BooleanField, DateField, FieldList, Form, FormField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
+from engine.calendar import china_today
 from forms.base import BaseForm, normalized, without_spaces
 from services import identity
 from services.accounts import NAME_MAX_LENGTH, PHONE_PATTERN
@@ -126,7 +126,7 @@ class ChildForm(Form):
 
     def validate_birth_date(self, field):
         """A child cannot be born in the future."""
-        if field.data and field.data > date.today():
+        if field.data and field.data > china_today():
             raise ValidationError("子女出生日期不能晚于今天")
 
 

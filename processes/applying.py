@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from engine.calendar import china_today
 from processes import casework
 from processes.casework import CaseworkError, Forbidden
 from processes.roles import CITIZEN
@@ -184,7 +185,7 @@ def _save_spouses(session: Session, answers: Mapping[str, Any]) -> dict[str, peo
 
 def _case_fields(answers: Mapping[str, Any], spouses: Mapping[str, people.PersonModel]) -> dict[str, Any]:
     woman, man = spouses["woman"], spouses["man"]
-    today = date.today()
+    today = china_today()
     return {"woman_name": woman.name, "man_name": man.name, "woman_id": woman.id, "man_id": man.id,
             "mother_age": _age(woman.birth_date, today), "father_age": _age(man.birth_date, today),
             "mother_ethnicity": woman.ethnicity, "father_ethnicity": man.ethnicity}

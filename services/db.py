@@ -1,7 +1,9 @@
 """The database edge: engine, sessions, and side effects that run only after a commit."""
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -10,6 +12,9 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from engine.runtime import enlisted_outbox
 
 Dispatcher = Callable[[Iterable[int]], None]
+
+# Whether SQLite transactions begun in this context take the write lock up front (see _make_sqlite_transactional).
+_BEGIN_IMMEDIATE: ContextVar[bool] = ContextVar("sqlite_begin_immediate", default=True)
 
 
 class Database:
@@ -69,7 +74,24 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front. SQLite has no row locks and ignores FOR UPDATE, and a deferred
+        # transaction that read first cannot upgrade once another has written ("database is locked", at once, not
+        # after the busy timeout); IMMEDIATE makes two simultaneous steps on one case wait their turn instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _BEGIN_IMMEDIATE.get() else "BEGIN")
+
+
+@contextmanager
+def deferred_begin() -> Iterator[None]:
+    """Begin this context's SQLite transactions DEFERRED, so a reader holds no lock while it waits on something else.
+
+    For a caller that reads between steps it does not control, such as a test driving the app's own server from the
+    same process. Work that may write while others do must not use it: its write could fail at once as "locked".
+    """
+    token = _BEGIN_IMMEDIATE.set(False)
+    try:
+        yield
+    finally:
+        _BEGIN_IMMEDIATE.reset(token)
 
 
 class InlineDispatcher:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from engine.calendar import china_today
 from services.codes import FEMALE, MALE
 
 ID_PATTERN = re.compile(r"[1-9][0-9]{16}[0-9X]")
@@ -50,7 +51,7 @@ def parse(text: str, today: date | None = None) -> IdNumber:
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise InvalidIdNumber("身份证号码中的出生日期不存在") from None
-    if not EARLIEST_BIRTH <= birth <= (today or date.today()):
+    if not EARLIEST_BIRTH <= birth <= (today or china_today()):
         raise InvalidIdNumber("身份证号码中的出生日期不合理")
     return IdNumber(number, birth, MALE if int(number[16]) % 2 else FEMALE)
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from engine.db import Base
 from services import holidays
-from services.db import db
+from services.db import db, deferred_begin
 from tests.support import reset_schema
 from webapp import create_app
 from webapp.migrations import upgrade
@@ -49,6 +49,18 @@ def app(tmp_path_factory):
     db.engine.dispose()
     for leftover in SQLITE_FILE.parent.glob(SQLITE_FILE.name + "*"):
         leftover.unlink()
+
+
+@pytest.fixture(autouse=True)
+def _test_thread_reads_hold_no_lock():
+    """On SQLite, the test's own thread begins its transactions DEFERRED.
+
+    A test reads between the steps it drives (a timer tick, a browser click, a worker thread), each of which writes
+    in a transaction of its own; a read transaction begun IMMEDIATE would keep them waiting. The app's own threads
+    (the live server, the workers of the concurrency tests) still begin IMMEDIATE, as in production.
+    """
+    with deferred_begin():
+        yield
 
 
 @pytest.fixture(autouse=True)

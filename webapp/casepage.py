@@ -20,7 +20,7 @@ from services.materials import MaterialModel
 AUDIT_LABELS = {
     "started": "提交申请", "task_completed": "办理", "service_done": "系统处理", "service_failed": "系统处理失败",
     "incident": "故障", "incident_retried": "重试", "timer_fired": "超期提醒", "completed": "办结", "error": "出错",
-    "task_claimed": "认领", "task_released": "退回待办", "task_reassigned": "转派", "pii_viewed": "查看完整信息",
+    "task_claimed": "认领", "task_released": "取消认领", "task_reassigned": "转派", "pii_viewed": "查看完整信息",
     "slip_printed": "打印登记单",
     "material_viewed": "查看证明材料",
 }

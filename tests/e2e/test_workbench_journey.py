@@ -99,7 +99,7 @@ def verify_as_village(page, shoot, who, task_name, case_number):
     page.wait_for_url("**/staff/tasks/*")
     assert page.get_by_role("heading", name=task_name).is_visible()
     assert f"受理编号 {case_number}" in page.locator("h1").inner_text()
-    assert page.get_by_role("button", name="退回待办").is_visible(), "the task page knows it is claimed by me"
+    assert page.get_by_role("button", name="取消认领").is_visible(), "the task page knows it is claimed by me"
     assert "138****0001" in page.content(), "the citizen's phone is masked"
     page.get_by_label("情况属实").check()
     page.get_by_label("意见或原因").fill("已入户核实，与申报一致。")

@@ -288,7 +288,7 @@ PATHS: dict[str, Any] = {
     }},
     "/tasks/{task_id}/release": {"post": {
         "operationId": "releaseTask", "tags": ["tasks"], "summary": "释放本人认领的任务", "parameters": [TASK_ID],
-        "responses": {"200": _json(_ref("TaskResult"), "已退回待办"), **_errors(401, 403, 404, 409)},
+        "responses": {"200": _json(_ref("TaskResult"), "已取消认领，任务回到待办"), **_errors(401, 403, 404, 409)},
     }},
     "/tasks/{task_id}/complete": {"post": {
         "operationId": "completeTask", "tags": ["tasks"], "summary": "办理任务：提交办理结果并推进案件",

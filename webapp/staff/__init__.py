@@ -113,7 +113,7 @@ def claim(task_id: int):
 @staff_required
 def release(task_id: int):
     """Give one task back to the shared inbox."""
-    return _claim_action(inbox.release, task_id, "已退回待办")
+    return _claim_action(inbox.release, task_id, "已取消认领，任务回到待办")
 
 
 def _claim_action(action, task_id: int, done: str):
