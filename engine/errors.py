@@ -21,5 +21,13 @@ class TaskConflict(EngineError):
     """The task is no longer waiting for this action (already done, cancelled or claimed by someone else)."""
 
 
+class MigrationBlocked(TaskConflict):
+    """The case cannot move to the target version; `problems` says why, one reason each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("；".join(problems))
+
+
 class SandboxViolation(EngineError):
     """A diagram expression tried something the sandbox forbids."""

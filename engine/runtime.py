@@ -25,7 +25,7 @@ from engine.calendar import WorkCalendar, load_calendar
 from engine.db import utcnow
 from engine.definitions import DefinitionStore, ParsedDefinition
 from engine.diagram import Assignment, Diagram, Vocabulary
-from engine.errors import NotFound, TaskConflict
+from engine.errors import MigrationBlocked, NotFound, TaskConflict
 from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from engine.sandbox import SandboxScriptEngine
 from engine.serializer import StateSerializer
@@ -395,7 +395,7 @@ class Runtime:
         instance = step.instance
         problems = self._blockers(session, instance, target, step.workflow)
         if problems:
-            raise TaskConflict("；".join(problems))
+            raise MigrationBlocked(problems)
         source = session.get(ProcessDefinitionModel, instance.definition_id)
         before = instance.state
         goal = self.definitions.parsed(session, target.id, target.sha256)

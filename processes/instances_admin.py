@@ -9,7 +9,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.db import utcnow
-from engine.errors import EngineError, TaskConflict
+from engine.errors import EngineError, MigrationBlocked, TaskConflict
 from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from processes.jurisdiction import JURISDICTION_FIELDS
 from processes.roles import ROLES, STAFF_ROLES
@@ -144,12 +144,14 @@ def migration_dry_run(session: Session, source: ProcessDefinitionModel,
 def migrate_all(session: Session, source: ProcessDefinitionModel, target: ProcessDefinitionModel,
                 actor: str) -> tuple[list[int], list[MigrationCheck]]:
     """Move every case of `source` that can move to `target`; return the migration log ids and those left."""
+    if source.key != target.key:
+        raise InvalidRequest("只能在同一流程的不同版本之间迁移")
     moved, left = [], []
-    for check in migration_dry_run(session, source, target):
-        if check.movable:
-            moved.append(RUNTIME.migrate(session, check.instance_id, target, actor).id)
-        else:
-            left.append(check)
+    for instance in _movable_instances(session, source):
+        try:  # migrate checks first and changes nothing when it refuses, so no dry run is needed before it
+            moved.append(RUNTIME.migrate(session, instance.id, target, actor).id)
+        except MigrationBlocked as refused:
+            left.append(MigrationCheck(instance.id, instance.business_key, refused.problems))
     return moved, left
 
 

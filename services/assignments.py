@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
 from engine.diagram import Assignment
+from services.db import per_transaction
+
+MEMO_KEY = "assignment_rules"
 
 
 class AssignmentRuleModel(Base):
@@ -32,8 +35,12 @@ def list_rules(session: Session) -> list[AssignmentRuleModel]:
 
 
 def rules(session: Session) -> dict[str, Assignment]:
-    """Return the rules as the engine's vocabulary reads them."""
-    return {row.name: Assignment(row.role, row.jurisdiction_field) for row in list_rules(session)}
+    """Return the rules as the engine's vocabulary reads them, read once per transaction (a bulk migration or a
+    step opening several tasks asks for them again and again)."""
+    memo = per_transaction(session)
+    if MEMO_KEY not in memo:
+        memo[MEMO_KEY] = {row.name: Assignment(row.role, row.jurisdiction_field) for row in list_rules(session)}
+    return memo[MEMO_KEY]
 
 
 def save_rule(session: Session, name: str, role: str, jurisdiction_field: str | None,
@@ -45,4 +52,5 @@ def save_rule(session: Session, name: str, role: str, jurisdiction_field: str | 
         session.add(row)
     row.role, row.jurisdiction_field, row.updated_by = role, jurisdiction_field or None, actor
     session.flush()
+    per_transaction(session).pop(MEMO_KEY, None)
     return row

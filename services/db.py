@@ -43,6 +43,8 @@ class Database:
             self.dispatcher = dispatcher
 
     def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a SAVEPOINT was released (SQLAlchemy reports it as a commit): nothing is durable yet
         session.info.pop(PER_TRANSACTION_KEY, None)
         ids = enlisted_outbox(session)
         if ids:
@@ -59,7 +61,8 @@ def per_transaction(session: Session) -> dict:
 
 def _forget_transaction(session: Session) -> None:
     session.info.pop(PER_TRANSACTION_KEY, None)
-    enlisted_outbox(session)
+    if not session.in_nested_transaction():  # a SAVEPOINT rolled back: what was enlisted before it still commits
+        enlisted_outbox(session)
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:
