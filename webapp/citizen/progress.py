@@ -59,6 +59,9 @@ def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
     role_of_step = {t.bpmn_id: t.role for t in tasks}
     steps = [Step(case.submitted_at, "提交申请", f"受理编号 {case.case_number}")]
     for result in cases.verifications(db.session, case):
+        if role_of_step.get(result.step) == CITIZEN:  # the citizen's own correction: no office, no reason to give
+            steps.append(Step(result.at, "您已更正申请并重新提交"))
+            continue
         office = _office(result.office_division, role_of_step.get(result.step))
         label = decision_label(form_of_step.get(result.step), result.decision)
         detail = "；".join(filter(None, [office, f"原因：{result.reason}" if result.reason else ""]))
