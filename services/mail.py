@@ -131,6 +131,8 @@ def sent_in_last_hour(session: Session, to_address: str, kind: str) -> int:
 
 @event.listens_for(Session, "after_commit")
 def _deliver_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a released savepoint also reports a commit; only the outermost one sends
     for provider, to_address, subject, body in session.info.pop(PENDING_KEY, []):
         try:
             provider.deliver(to_address, subject, body)
@@ -140,4 +142,5 @@ def _deliver_pending(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_pending(session: Session) -> None:
-    session.info.pop(PENDING_KEY, None)
+    if not session.in_nested_transaction():  # a savepoint rolled back: what was queued before it still goes
+        session.info.pop(PENDING_KEY, None)

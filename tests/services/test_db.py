@@ -1,9 +1,10 @@
-"""The database edge: outbox rows are dispatched after the outermost commit only, never at a SAVEPOINT."""
+"""The database edge: outbox rows and emails go out after the outermost commit only, never at a SAVEPOINT."""
 
 import pytest
 from sqlalchemy import text
 
 from engine.runtime import OUTBOX_SESSION_KEY
+from services import mail
 from services.db import db, per_transaction
 
 
@@ -45,3 +46,28 @@ def test_a_rollback_drops_the_enlisted_rows_and_the_memo(session, dispatched):
     session.commit()
     assert dispatched == []
     assert "rules" not in per_transaction(session)
+
+
+class _Outbox:
+    """A mail provider that keeps what it is asked to deliver."""
+
+    name = "test"
+
+    def __init__(self):
+        self.delivered: list[str] = []
+
+    def deliver(self, to_address: str, subject: str, body: str) -> None:  # noqa: ARG002 - the provider's signature
+        self.delivered.append(subject)
+
+
+def test_an_email_goes_at_the_outermost_commit_and_survives_a_rolled_back_savepoint(session, monkeypatch):
+    provider = _Outbox()
+    monkeypatch.setitem(mail._active, "provider", provider)
+    mail.send_mail(session, "wangfang@example.com", "password_reset", "重置密码", "……")
+    with session.begin_nested():
+        pass
+    nested = session.begin_nested()
+    nested.rollback()
+    assert provider.delivered == [], "nothing is sent before the commit"
+    session.commit()
+    assert provider.delivered == ["重置密码"]
