@@ -5,8 +5,9 @@ The application and the village decisions go through the service layer; the citi
 
 import pytest
 
+from engine.calendar import CST
 from tests.e2e.conftest import PHONE
-from tests.fixtures import PASSWORD, decide, forget, open_steps
+from tests.fixtures import PASSWORD, decide, forget, open_steps, open_task
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +46,12 @@ def test_a_citizen_sees_why_corrects_the_application_and_it_is_verified_again(
 
     assert page.locator(".status").first.inner_text() == "办理中"
     assert "更正已提交，将重新核实" in page.locator(".alert").first.inner_text()
-    assert "您已更正申请并重新提交" in page.locator(".timeline").inner_text()
+    timeline = page.locator(".timeline").inner_text()
+    assert "您已更正申请并重新提交" in timeline
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "nothing spills sideways"
     screenshots(page, "correction-resubmitted")
 
     forget(session)
     assert open_steps(session, case) == ["verify_hukou", "verify_residence"], "both villages verify again"
+    due = open_task(session, case, "verify_hukou").due_at.astimezone(CST)
+    assert f"办理期限：{due:%Y-%m-%d}" in timeline, "the citizen sees when the village must be done"

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from engine.calendar import CST
 from engine.models import HumanTaskModel
 from processes.overview import all_tasks
 from processes.roles import CITIZEN, ROLE_DIVISION_LENGTH
@@ -18,7 +19,7 @@ from services.filestore import FileStore
 from webapp.casepage import decision_label, place
 
 NEXT_STEPS = {
-    "办理中": "村（居）正在核实您的申请（约 3 个工作日），核实后由乡镇（街道）审核（约 2 个工作日）。"
+    "办理中": "村（居）正在核实您的申请，核实后由乡镇（街道）审核；每个环节的办理期限见下方办理进度。"
            "办理结果将以短信通知，请留意。",
     "核实有误": "核实发现申请信息与实际情况不符，请按下方原因更正后重新提交。",
     "登记成功": "登记已完成。请下载并打印《生育服务登记单》，也可到街道服务大厅打印。",
@@ -69,7 +70,10 @@ def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
     for task in tasks:
         if task.status == "open":
             title = "待您更正申请" if task.role == CITIZEN else f"正在办理：{task.name}"
-            steps.append(Step(None, title, _office(task.division_code, task.role), current=True))
+            # The deadline comes from the diagram's timer, so it follows whatever the policy sets.
+            due = f"办理期限：{task.due_at.astimezone(CST):%Y-%m-%d}" if task.due_at and task.role != CITIZEN else ""
+            detail = "；".join(filter(None, [_office(task.division_code, task.role), due]))
+            steps.append(Step(None, title, detail, current=True))
     if case.completed_at:
         steps.append(Step(case.completed_at, f"办结：{case.status}"))
     return steps
