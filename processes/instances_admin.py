@@ -132,11 +132,15 @@ def _movable_instances(session: Session, source: ProcessDefinitionModel) -> list
         ProcessInstanceModel.status.in_(("running", "suspended"))).order_by(ProcessInstanceModel.id)))
 
 
+def _same_process(source: ProcessDefinitionModel, target: ProcessDefinitionModel) -> None:
+    if source.key != target.key:
+        raise InvalidRequest("只能在同一流程的不同版本之间迁移")
+
+
 def migration_dry_run(session: Session, source: ProcessDefinitionModel,
                       target: ProcessDefinitionModel) -> list[MigrationCheck]:
     """Say, for every running case of `source`, whether it can move to `target` and why not."""
-    if source.key != target.key:
-        raise InvalidRequest("只能在同一流程的不同版本之间迁移")
+    _same_process(source, target)
     return [MigrationCheck(i.id, i.business_key, RUNTIME.migration_blockers(session, i.id, target))
             for i in _movable_instances(session, source)]
 
@@ -144,8 +148,7 @@ def migration_dry_run(session: Session, source: ProcessDefinitionModel,
 def migrate_all(session: Session, source: ProcessDefinitionModel, target: ProcessDefinitionModel,
                 actor: str) -> tuple[list[int], list[MigrationCheck]]:
     """Move every case of `source` that can move to `target`; return the migration log ids and those left."""
-    if source.key != target.key:
-        raise InvalidRequest("只能在同一流程的不同版本之间迁移")
+    _same_process(source, target)
     moved, left = [], []
     for instance in _movable_instances(session, source):
         try:  # migrate checks first and changes nothing when it refuses, so no dry run is needed before it
