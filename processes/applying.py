@@ -9,16 +9,16 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import china_today
 from processes import casework
 from processes.casework import CaseworkError, Forbidden
 from processes.roles import CITIZEN
-from services import applications, cases, divisions, identity, people
+from services import applications, cases, divisions, identity, identity_check, people
 from services.accounts import UserModel
-from services.codes import CHILD_RELATIONS, SHARED_CHILD
+from services.codes import CHILD_RELATIONS, FEMALE, SHARED_CHILD
 
 SPOUSES = ("woman", "man")
 SPOUSE_LABELS = {"woman": "女方", "man": "男方"}
@@ -67,48 +67,40 @@ def loaded(answers: Mapping[str, Any]) -> dict:
     return _dates(answers or {})
 
 
-def _person_answers(person: people.PersonModel) -> dict:
-    return {"birth_date": person.birth_date, "id_number": person.id_number,
-            **{field: getattr(person, field) for field in people.PERSON_FIELDS}}
+def _own_latest_claim(session: Session, user: UserModel) -> people.Claim | None:
+    latest = session.scalar(select(cases.CaseModel.id).where(cases.CaseModel.applicant_id == user.id)
+                            .order_by(cases.CaseModel.id.desc()).limit(1))
+    return people.latest_claim(session, latest) if latest is not None else None
 
 
-def _latest_case_of(session: Session, person: people.PersonModel) -> cases.CaseModel | None:
-    return session.scalar(
-        select(cases.CaseModel).where(or_(cases.CaseModel.woman_id == person.id, cases.CaseModel.man_id == person.id))
-        .order_by(cases.CaseModel.id.desc()).limit(1)
-    )
+def _verified_self(session: Session, user: UserModel) -> dict:
+    """Return the verified details of the account holder's own record, for an identity that has been confirmed."""
+    if not user.holds_id_number or not identity_check.at_least(user.identity_level, identity_check.PROVIDER):
+        return {}
+    me = people.find_person(session, user.id_number)
+    if me is None or me.verified_at is None:
+        return {}
+    return {field: value for field in people.PERSON_FIELDS if (value := getattr(me, field)) is not None}
 
 
 def prefill(session: Session, user: UserModel) -> dict:
     """Return what the system already knows for a new application by `user`: never ask for it again.
 
-    The applicant's own details come from their registration (or from their last application), their spouse's
-    and the couple's children from the applicant's last case. Nothing is looked up by an ID number typed into
-    the form: that would show one person's details to whoever types their number.
+    Only the applicant's own past is used: what this account itself submitted on its last case (both spouses and
+    the children), or else its registration, plus its own verified record once its identity is confirmed. Nothing
+    is looked up by an ID number typed, registered or matched: that would show one family's details to whoever
+    types or registers their number.
     """
+    claim = _own_latest_claim(session, user)
+    if claim is not None:
+        return {"woman": dict(claim.woman), "man": dict(claim.man), "children": [dict(c) for c in claim.children]}
     answers: dict[str, Any] = {"children": []}
     if not user.id_number:
         return answers
-    me = people.find_person(session, user.id_number)
-    if me is None:
-        parsed = identity.parse(user.id_number)
-        side = "woman" if parsed.sex == "2" else "man"
-        answers[side] = {"name": user.name, "id_number": parsed.number, "birth_date": parsed.birth_date,
-                         "phone": user.phone}
-        return answers
-    answers["woman" if me.sex == "2" else "man"] = _person_answers(me)
-    last = _latest_case_of(session, me)
-    if last is not None:
-        spouse_id = last.man_id if last.woman_id == me.id else last.woman_id
-        spouse = session.get(people.PersonModel, spouse_id) if spouse_id else None
-        if spouse is not None:
-            answers["woman" if spouse.sex == "2" else "man"] = _person_answers(spouse)
-        answers["children"] = [
-            {"name": c.name, "sex": c.sex, "birth_date": c.birth_date, "document_number": c.document_number,
-             "relation": c.relation}
-            for c in session.scalars(select(people.ChildModel).where(people.ChildModel.case_id == last.id)
-                                     .order_by(people.ChildModel.id))
-        ]
+    parsed = identity.parse(user.id_number)
+    side = "woman" if parsed.sex == FEMALE else "man"
+    answers[side] = {"name": user.name, "id_number": parsed.number, "birth_date": parsed.birth_date,
+                     "phone": user.phone, **_verified_self(session, user)}
     return answers
 
 
@@ -136,8 +128,14 @@ def _division_problems(session: Session, answers: Mapping[str, Any]) -> dict[str
     return problems
 
 
-def _parity_problems(session: Session, case_type: str, answers: Mapping[str, Any],
+def _parity_problems(session: Session, user: UserModel, case_type: str, answers: Mapping[str, Any],
                      exclude: cases.CaseModel | None) -> dict[str, str]:
+    """Check parity against what is registered, telling the applicant only what the rule needs.
+
+    The applicant's own earlier case is named with its number and status; of a case someone else submitted for
+    the same two ID numbers the applicant learns only that the couple already has a registration of that parity,
+    never its number, status, office or names.
+    """
     parity = cases.PARITY_OF_TYPE[case_type]
     label = cases.CASE_TYPES[case_type]
     shared = sum(1 for child in answers["children"] if child["relation"] == SHARED_CHILD)
@@ -148,7 +146,10 @@ def _parity_problems(session: Session, case_type: str, answers: Mapping[str, Any
     for earlier in couple_cases(session, answers["woman"]["id_number"], answers["man"]["id_number"], exclude):
         if earlier.parity is None or earlier.parity < parity:
             continue
-        if earlier.status in cases.FINAL_STATUSES:
+        if earlier.applicant_id != user.id:
+            problems["case_type"] = (f"该夫妻已有第{earlier.parity}孩的登记或申请，本次不能再申请{label}。"
+                                     "如有疑问，请携带夫妻双方身份证到乡镇（街道）服务大厅咨询")
+        elif earlier.status in cases.FINAL_STATUSES:
             problems["case_type"] = (f"系统中已有该夫妻的{earlier.type_label}（受理编号 {earlier.case_number}，"
                                      f"{earlier.status}），本次不能再申请{label}")
         else:
@@ -157,7 +158,7 @@ def _parity_problems(session: Session, case_type: str, answers: Mapping[str, Any
     return problems
 
 
-def check(session: Session, case_type: str, answers: Mapping[str, Any],
+def check(session: Session, user: UserModel, case_type: str, answers: Mapping[str, Any],
           exclude: cases.CaseModel | None = None) -> None:
     """Raise ApplicationRefused when the answers break a rule that needs the database."""
     problems = {}
@@ -165,7 +166,7 @@ def check(session: Session, case_type: str, answers: Mapping[str, Any],
         problems["man-id_number"] = "男方与女方的身份证号码不能相同"
     problems.update(_division_problems(session, answers))
     if not problems:
-        problems.update(_parity_problems(session, case_type, answers, exclude))
+        problems.update(_parity_problems(session, user, case_type, answers, exclude))
     if problems:
         raise ApplicationRefused(problems)
 
@@ -174,28 +175,23 @@ def _age(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-def _save_spouses(session: Session, answers: Mapping[str, Any]) -> dict[str, people.PersonModel]:
-    saved = {}
+def _spouses(session: Session, answers: Mapping[str, Any]) -> dict[str, people.PersonModel]:
+    """Return the spouses' records, creating from the ID number alone any that do not exist (never changing one)."""
+    found = {}
     for side in SPOUSES:
-        given = answers[side]
-        parsed = identity.parse(given["id_number"])
-        saved[side] = people.save_person(session, parsed.number, parsed.birth_date, parsed.sex, given)
-    return saved
+        parsed = identity.parse(answers[side]["id_number"])
+        found[side] = people.ensure_person(session, parsed.number, parsed.birth_date, parsed.sex)
+    return found
 
 
 def _case_fields(answers: Mapping[str, Any], spouses: Mapping[str, people.PersonModel]) -> dict[str, Any]:
-    woman, man = spouses["woman"], spouses["man"]
+    """Return the case's routing and reporting fields, from what this case claims."""
+    woman, man = answers["woman"], answers["man"]
     today = china_today()
-    return {"woman_name": woman.name, "man_name": man.name, "woman_id": woman.id, "man_id": man.id,
-            "mother_age": _age(woman.birth_date, today), "father_age": _age(man.birth_date, today),
-            "mother_ethnicity": woman.ethnicity, "father_ethnicity": man.ethnicity}
-
-
-def _replace_children(session: Session, case: cases.CaseModel, children: list[Mapping[str, Any]]) -> None:
-    session.execute(delete(people.ChildModel).where(people.ChildModel.case_id == case.id))
-    session.add_all(people.ChildModel(case_id=case.id, **{k: child[k] for k in
-                                                         ("name", "sex", "birth_date", "document_number", "relation")})
-                    for child in children)
+    return {"woman_name": woman["name"], "man_name": man["name"], "woman_id": spouses["woman"].id,
+            "man_id": spouses["man"].id, "mother_age": _age(spouses["woman"].birth_date, today),
+            "father_age": _age(spouses["man"].birth_date, today), "mother_ethnicity": woman["ethnicity"],
+            "father_ethnicity": man["ethnicity"]}
 
 
 def submit(session: Session, user: UserModel, token: str, answers: Mapping[str, Any]) -> cases.CaseModel:
@@ -208,16 +204,16 @@ def submit(session: Session, user: UserModel, token: str, answers: Mapping[str, 
         raise Forbidden("申请不存在")
     if application.status == applications.SUBMITTED:
         return session.get(cases.CaseModel, application.case_id)
-    check(session, application.case_type, answers)
-    spouses = _save_spouses(session, answers)
-    woman = spouses["woman"]
+    check(session, user, application.case_type, answers)
+    spouses = _spouses(session, answers)
+    woman = answers["woman"]
     case = casework.submit(
         session, user, case_type=application.case_type, contact_phone=user.phone,
-        hukou_division=woman.hukou_division, residence_division=woman.residence_division,
+        hukou_division=woman["hukou_division"], residence_division=woman["residence_division"],
         parity=cases.PARITY_OF_TYPE[application.case_type], **_case_fields(answers, spouses),
     )
     session.flush()
-    _replace_children(session, case, answers["children"])
+    people.record_claim(session, case.id, answers, user.actor)
     application.answers, application.status, application.case_id = stored(answers), applications.SUBMITTED, case.id
     return case
 
@@ -229,14 +225,13 @@ def correct(session: Session, user: UserModel, case: cases.CaseModel, answers: M
         raise Forbidden("只有申请人本人可以更正申请")
     if not any(task.role == CITIZEN for task in casework.open_tasks(session, case)):
         raise CaseworkError("该申请当前无需更正")
-    check(session, case.case_type, answers, exclude=case)
-    spouses = _save_spouses(session, answers)
-    for field, value in _case_fields(answers, spouses).items():
+    check(session, user, case.case_type, answers, exclude=case)
+    for field, value in _case_fields(answers, _spouses(session, answers)).items():
         setattr(case, field, value)
-    _replace_children(session, case, answers["children"])
+    people.record_claim(session, case.id, answers, user.actor)
     application = session.scalar(select(applications.ApplicationModel)
                                  .where(applications.ApplicationModel.case_id == case.id))
     if application is not None:
         application.answers = stored(answers)
-    return casework.resubmit(session, case, user, hukou_division=spouses["woman"].hukou_division,
-                             residence_division=spouses["woman"].residence_division, note=note)
+    return casework.resubmit(session, case, user, hukou_division=answers["woman"]["hukou_division"],
+                             residence_division=answers["woman"]["residence_division"], note=note)

@@ -85,7 +85,7 @@ def load(session: Session) -> str:
         users[phone] = accounts.find_by_phone(session, phone) or accounts.create_user(
             session, phone=phone, name=name, role=role, password=DEMO_PASSWORD, division_code=division)
         if phone in DEMO_COUPLES:
-            users[phone].id_number = DEMO_COUPLES[phone][0]["id_number"]
+            accounts.bind_id_number(users[phone], DEMO_COUPLES[phone][0]["id_number"])
     zhang, wang = users["13800000001"], users["13800000002"]
     registered = _apply(session, zhang, "first_child", [])
     _decide_all(session, registered, users, "verified", roles.VILLAGE_STAFF)

@@ -9,6 +9,7 @@ from processes.roles import SERVICE_HALL, TOWNSHIP_STAFF
 from services import cases, identity
 from services.accounts import UserModel
 from services.cases import CaseModel
+from services.crypto import blind
 from services.people import PersonModel
 
 HALL_ROLES = (TOWNSHIP_STAFF, SERVICE_HALL)
@@ -34,7 +35,8 @@ def find_case(session: Session, user: UserModel, case_number: str, id_number: st
     spouses = [pid for pid in (case.woman_id, case.man_id) if pid is not None]
     if not number or not spouses:
         return None
-    matched = session.scalar(select(PersonModel.id).where(PersonModel.id.in_(spouses), PersonModel.id_number == number))
+    matched = session.scalar(select(PersonModel.id).where(PersonModel.id.in_(spouses),
+                                                         PersonModel.id_number_hash == blind(number)))
     return case if matched is not None else None
 
 

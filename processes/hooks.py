@@ -6,8 +6,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTaskModel, ProcessInstanceModel
+from processes.forms import FORMS
 from processes.jurisdiction import JURISDICTION_FIELDS
-from services import cases
+from services import cases, people
 
 
 class CaseHooks:
@@ -32,9 +33,15 @@ class CaseHooks:
 
     def task_completed(self, session: Session, instance: ProcessInstanceModel, task: HumanTaskModel,
                        result: Mapping[str, Any], actor: str) -> None:
-        """Keep each decision as its own row."""
+        """Keep each decision as its own row; a decision that confirms the claim updates the spouses' records."""
+        case = self._case(session, instance)
+        decision = str(result.get("decision", ""))
         cases.record_verification(
-            session, self._case(session, instance), step=task.bpmn_id, step_name=task.name, actor=actor,
-            office_division=task.division_code, decision=str(result.get("decision", "")),
-            reason=str(result.get("reason", "")),
+            session, case, step=task.bpmn_id, step_name=task.name, actor=actor,
+            office_division=task.division_code, decision=decision, reason=str(result.get("reason", "")),
         )
+        form = FORMS.get(task.form_key or "")
+        if form is not None and decision in form.confirms_claim:
+            spouses = people.persons_by_id(session, (case.woman_id, case.man_id))
+            people.confirm_claim(session, case.id, {"woman": spouses.get(case.woman_id),
+                                                    "man": spouses.get(case.man_id)}, actor)

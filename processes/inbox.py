@@ -23,6 +23,7 @@ from processes.roles import CITIZEN, TOWNSHIP_STAFF
 from services import divisions, identity
 from services.accounts import UserModel
 from services.cases import CASE_TYPES, CaseModel
+from services.crypto import blind
 from services.people import PersonModel
 
 VIEWS = {"todo": "待办", "claimed": "我已认领", "done": "已办", "overdue": "超期"}
@@ -160,7 +161,7 @@ def _case_filters(query: InboxQuery) -> list[ColumnElement[bool]]:
     if term:
         if identity.ID_PATTERN.fullmatch(identity.normalize(term)):
             # A spouse's ID number, matched whole (a fragment of an ID number is no search key).
-            spouses = select(PersonModel.id).where(PersonModel.id_number == identity.normalize(term))
+            spouses = select(PersonModel.id).where(PersonModel.id_number_hash == blind(term))
             conditions.append(or_(Case.woman_id.in_(spouses), Case.man_id.in_(spouses)))
         elif term.isascii() and term.isdigit():
             # A case number, exact or by its leading digits. The search only filters the tasks the jurisdiction and

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Boolean, Integer, String, func, or_, select
+from sqlalchemy import Boolean, Integer, String, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -22,6 +22,7 @@ from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
 from engine.models import AuditEventModel
 from services import divisions
+from services.crypto import EncryptedString, blind
 
 # A mainland mobile number: 11 ASCII digits starting with 1 (\d would also match other scripts' digits).
 PHONE_PATTERN = re.compile(r"1[0-9]{10}")
@@ -46,14 +47,21 @@ class UserModel(Base):
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(11), unique=True)
+    # Sealed at rest (services.crypto); `phone_hash` finds the account and keeps phones unique.
+    phone: Mapped[str] = mapped_column(EncryptedString)
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     role: Mapped[str] = mapped_column(String(30), index=True)
     division_code: Mapped[str | None] = mapped_column(String(12), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
-    # A citizen's real-name identity, fixed at registration (staff accounts have none).
-    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    # A citizen's real-name identity, fixed at registration (staff accounts have none). `id_number_hash` is set
+    # while the account holds the number (one account per number); a number another account already holds stays
+    # a claim, without the hash, until a service hall confirms the person and moves it (services.identity_binding).
+    id_number: Mapped[str | None] = mapped_column(EncryptedString)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # How strongly the holder's identity is established (services.identity_check levels).
+    identity_level: Mapped[str] = mapped_column(String(20), default="self_asserted")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Lockout after repeated failed sign-ins (counted since the last success).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
@@ -64,9 +72,20 @@ class UserModel(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
+    def holds_id_number(self) -> bool:
+        """Return whether the account holds its ID number (not merely claims it)."""
+        return self.id_number_hash is not None
+
+    @property
     def actor(self) -> str:
         """Name this user in audit trails and task rows."""
         return f"user:{self.id}"
+
+
+@event.listens_for(UserModel.phone, "set", retval=True)
+def _index_phone(target: UserModel, value: str, oldvalue, initiator) -> str:  # noqa: ARG001 - event signature
+    target.phone_hash = blind(value)
+    return value
 
 
 def create_user(session: Session, *, phone: str, name: str, role: str, password: str,
@@ -81,7 +100,7 @@ def create_user(session: Session, *, phone: str, name: str, role: str, password:
 
 def find_by_phone(session: Session, phone: str) -> UserModel | None:
     """Return the account registered with `phone`."""
-    return session.scalar(select(UserModel).where(UserModel.phone == phone))
+    return session.scalar(select(UserModel).where(UserModel.phone_hash == blind(phone)))
 
 
 def find_by_email(session: Session, email: str) -> list[UserModel]:
@@ -89,6 +108,16 @@ def find_by_email(session: Session, email: str) -> list[UserModel]:
     return list(session.scalars(
         select(UserModel).where(UserModel.email == email.lower(), UserModel.active.is_(True)).order_by(UserModel.id)
     ))
+
+
+def holder_of_id_number(session: Session, id_number: str) -> UserModel | None:
+    """Return the account that holds this ID number."""
+    return session.scalar(select(UserModel).where(UserModel.id_number_hash == blind(id_number)))
+
+
+def bind_id_number(user: UserModel, id_number: str) -> None:
+    """Make `user` the holder of `id_number` (the caller has made sure no other account holds it)."""
+    user.id_number, user.id_number_hash = id_number, blind(id_number)
 
 
 def is_valid_email(email: str) -> bool:
@@ -101,7 +130,7 @@ def registration_problems(session: Session, *, phone: str, id_number: str) -> di
     problems = {}
     if find_by_phone(session, phone) is not None:
         problems["phone"] = PHONE_TAKEN
-    if session.scalar(select(UserModel.id).where(UserModel.id_number == id_number)) is not None:
+    if holder_of_id_number(session, id_number) is not None:
         problems["id_number"] = ID_NUMBER_TAKEN
     return problems
 
@@ -123,7 +152,7 @@ def register_citizen(session: Session, *, phone: str, name: str, id_number: str,
     """
     if problems := registration_problems(session, phone=phone, id_number=id_number):
         raise RegistrationRefused(problems)
-    user = UserModel(phone=phone, name=name, role="citizen", id_number=id_number,
+    user = UserModel(phone=phone, name=name, role="citizen", id_number=id_number, id_number_hash=blind(id_number),
                      email=email.lower() if email else None, password_hash=generate_password_hash(password))
     try:
         with session.begin_nested():
@@ -322,8 +351,9 @@ def staff_query(roles: Collection[str], search: str | None = None):
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
+        # Phones are sealed: a whole number is found through its hash, a part of one cannot be.
         query = query.where(or_(UserModel.name.like(pattern, escape="\\"),
-                                UserModel.phone.like(pattern, escape="\\")))
+                                UserModel.phone_hash == blind(search.strip())))
     return query.order_by(UserModel.id)
 
 
@@ -344,6 +374,6 @@ def set_active(session: Session, user: UserModel, active: bool, actor: str) -> b
         user.session_epoch = (user.session_epoch or 0) + 1
     session.add(AuditEventModel(instance_id=None, actor=actor,
                                 kind="account_activated" if active else "account_deactivated",
-                                detail={"phone": user.phone, "user_id": user.id}))
+                                detail={"phone_ending": user.phone[-4:], "user_id": user.id}))
     session.flush()
     return True

@@ -6,10 +6,11 @@ The answers are kept as the form gave them until submission turns them into pers
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
+from services.crypto import EncryptedJSON
 
 DRAFT, SUBMITTED = "draft", "submitted"
 
@@ -25,7 +26,8 @@ class ApplicationModel(Base):
     applicant_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     case_type: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default=DRAFT)
-    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Sealed at rest: the answers hold both spouses' ID numbers and phones and the children's certificates.
+    answers: Mapped[dict] = mapped_column(EncryptedJSON, default=dict)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("birth_case.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

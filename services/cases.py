@@ -13,6 +13,7 @@ from engine.calendar import CST, load_calendar
 from engine.db import Base, UTCDateTime, utcnow
 from engine.models import ProcessInstanceModel
 from services.case_timing import WorkingDays
+from services.crypto import EncryptedString
 from services.db import per_transaction
 
 CASE_TYPES = {
@@ -49,7 +50,7 @@ class CaseModel(Base):
     applicant_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     woman_name: Mapped[str] = mapped_column(String(50))
     man_name: Mapped[str] = mapped_column(String(50))
-    contact_phone: Mapped[str] = mapped_column(String(11))
+    contact_phone: Mapped[str] = mapped_column(EncryptedString)
     hukou_division: Mapped[str] = mapped_column(String(12))
     residence_division: Mapped[str] = mapped_column(String(12), index=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)

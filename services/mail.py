@@ -9,7 +9,8 @@ A failed delivery is logged; the row stays.
 
 import logging
 import smtplib
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -22,8 +23,11 @@ from engine.db import Base, UTCDateTime, utcnow
 
 ADDRESS_MAX_LENGTH = 200  # as user_account.email
 PENDING_KEY = "mail_pending"
+SECRET_PLACEHOLDER = "（链接仅发送给收件人，不在系统中保存）"  # noqa: S105 - a placeholder, not a secret
 
 log = logging.getLogger(__name__)
+# What the record provider delivered (to, subject, body), newest last: the "mailbox" a demo or a test reads.
+DELIVERED: deque[tuple[str, str, str]] = deque(maxlen=200)
 
 
 class EmailMessageModel(Base):
@@ -55,8 +59,12 @@ class RecordProvider:
 
     name = "record"
 
-    def deliver(self, to_address: str, subject: str, body: str) -> None:  # noqa: ARG002
-        """Log that the message was recorded (the body may hold a secret link, so it is not logged)."""
+    def deliver(self, to_address: str, subject: str, body: str) -> None:
+        """Keep the message in memory as the mailbox of the embedded default, and log that it went.
+
+        The body may hold a secret link, so it is not logged; the recorded row has the link masked.
+        """
+        DELIVERED.append((to_address, subject, body))
         log.info("邮件 → %s：%s", to_address, subject)
 
 
@@ -105,10 +113,17 @@ def configure(settings: Mapping[str, object]) -> MailProvider:
     return provider
 
 
-def send_mail(session: Session, to_address: str, kind: str, subject: str, body: str) -> EmailMessageModel:
-    """Record an email and deliver it after the session's next commit (flush only)."""
+def send_mail(session: Session, to_address: str, kind: str, subject: str, body: str,
+              secrets: Iterable[str] = ()) -> EmailMessageModel:
+    """Record an email and deliver it after the session's next commit (flush only).
+
+    Each of `secrets` (a live recovery link) is delivered but never recorded: the row shows a placeholder instead.
+    """
     provider = _active["provider"]
-    message = EmailMessageModel(to_address=to_address, kind=kind, subject=subject, body=body, provider=provider.name)
+    kept = body
+    for secret in secrets:
+        kept = kept.replace(secret, SECRET_PLACEHOLDER)
+    message = EmailMessageModel(to_address=to_address, kind=kind, subject=subject, body=kept, provider=provider.name)
     session.add(message)
     session.flush()
     session.info.setdefault(PENDING_KEY, []).append((provider, to_address, subject, body))

@@ -1,13 +1,15 @@
 """SMS to citizens and staff, through a provider; the default provider records messages in the database."""
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
+from services.crypto import EncryptedString, blind
 
 TEMPLATES = {
     "verification_mismatch": (
@@ -24,16 +26,24 @@ TEMPLATES = {
     "approval_rejected": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）未获批准，请登录系统查看原因。",
     "task_overdue": "【生育登记】提醒：受理编号{case_number}的「{task}」已超过办理时限，请尽快处理。",
     "verification_code": "【生育登记】您的验证码为{code}，{minutes}分钟内有效。请勿告诉他人。",
+    # Sent instead of a registration code to a phone that has an account (the page says a code was sent either way).
+    "phone_already_registered": "【生育登记】该手机号码已注册本系统账号，如需登录请使用找回密码。如非本人操作请忽略。",
 }
 
 
+# Template fields that are secrets (a code that signs someone in): the provider gets them, the record never does.
+SECRET_FIELDS = frozenset({"code"})
+MASK = "******"
+
+
 class SmsMessageModel(Base):
-    """One SMS as handed to the provider."""
+    """One SMS as handed to the provider; the phone sealed at rest, secrets in the text masked."""
 
     __tablename__ = "sms_message"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(11), index=True)
+    phone: Mapped[str] = mapped_column(EncryptedString)
+    phone_hash: Mapped[str] = mapped_column(String(64), index=True)
     template: Mapped[str] = mapped_column(String(50))
     text: Mapped[str] = mapped_column(Text)
     case_number: Mapped[str | None] = mapped_column(String(30), index=True)
@@ -41,7 +51,16 @@ class SmsMessageModel(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+@event.listens_for(SmsMessageModel.phone, "set", retval=True)
+def _index_phone(target: SmsMessageModel, value: str, oldvalue, initiator) -> str:  # noqa: ARG001 - event signature
+    target.phone_hash = blind(value)
+    return value
+
+
 log = logging.getLogger(__name__)
+# What the embedded default's "phones" received, newest last: the record provider keeps no code in the database,
+# so a demo user reads it in the terminal and tests read it here, as the phone's owner would.
+DELIVERED: deque[tuple[str, str]] = deque(maxlen=500)
 
 SmsProvider = Callable[[Session, str, str], None]
 
@@ -51,7 +70,13 @@ def record_provider(session: Session, phone: str, text: str) -> None:  # noqa: A
 
     The text is also logged, so that on the embedded default a demo user finds a sign-in code in the terminal.
     """
+    DELIVERED.append((phone, text))
     log.info("短信 → %s：%s", phone, text)
+
+
+def delivered_to(phone: str) -> list[str]:
+    """Return the texts the record provider delivered to `phone`, oldest first."""
+    return [text for to, text in list(DELIVERED) if to == phone]
 
 
 PROVIDERS: dict[str, SmsProvider] = {"record": record_provider}
@@ -76,11 +101,12 @@ def send_sms(session: Session, phones: list[str], template: str, context: Mappin
              case_number: str | None = None) -> list[SmsMessageModel]:
     """Send one templated SMS to each phone; the provider raising fails the whole call (nothing is recorded)."""
     text = render(template, context)
+    kept = render(template, {**context, **dict.fromkeys(SECRET_FIELDS & set(context), MASK)})
     name = _active["name"]
     sent = []
     for phone in phones:
         PROVIDERS[name](session, phone, text)
-        message = SmsMessageModel(phone=phone, template=template, text=text, case_number=case_number, provider=name)
+        message = SmsMessageModel(phone=phone, template=template, text=kept, case_number=case_number, provider=name)
         session.add(message)
         sent.append(message)
     return sent

@@ -61,10 +61,11 @@ def send_links(session: Session, email: str, secret: str, link_for: Callable[[st
     if not users or mail.sent_in_last_hour(session, address, KIND) >= HOURLY_CAP:
         return 0
     for user in users:
+        link = link_for(make_token(user, secret))
         body = (f"{user.name}，您好：\n\n"
                 f"我们收到了为手机号码尾号 {user.phone[-4:]} 的账号重置密码的请求。"
                 f"请在 {minutes} 分钟内打开以下链接设置新密码（链接只能使用一次）：\n\n"
-                f"{link_for(make_token(user, secret))}\n\n"
+                f"{link}\n\n"
                 "如果这不是您本人的操作，请忽略本邮件，您的密码不会改变。\n\n生育登记服务信息系统")
-        mail.send_mail(session, address, KIND, SUBJECT, body)
+        mail.send_mail(session, address, KIND, SUBJECT, body, secrets=[link])
     return len(users)

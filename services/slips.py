@@ -20,7 +20,7 @@ from services import divisions, identity, pdf_fonts
 from services.cases import CASE_TYPES, PARITY_OF_TYPE, CaseModel
 from services.codes import ETHNICITIES
 from services.documents import SlipModel
-from services.people import PersonModel
+from services.people import Claim, latest_claim
 
 CODE_PATTERN = re.compile(r"[0-9a-f]{32}")
 SLIP_TITLES = ("生育服务登记单", "再生育审批单")  # SlipModel.kind
@@ -92,22 +92,24 @@ def find_by_code(session: Session, code: str) -> tuple[SlipModel, CaseModel] | N
     return (row[0], row[1]) if row else None
 
 
-def _spouse(session: Session, name: str, person_id: int | None, ethnicity_code: str | None) -> Spouse:
-    person = session.get(PersonModel, person_id) if person_id is not None else None
-    if person is None:  # cases submitted before persons were kept name the spouses only
+def _spouse(claim: Claim | None, side: str, name: str, ethnicity_code: str | None) -> Spouse:
+    """Return a spouse as the case claims them: the slip prints what was submitted and verified on this case."""
+    if claim is None:  # cases made by staff tools without an application name the spouses only
         return Spouse(name=name, ethnicity=ETHNICITIES.get(ethnicity_code or "", ""))
-    return Spouse(name=name, id_number=person.id_number,
-                  ethnicity=ETHNICITIES.get(ethnicity_code or person.ethnicity, ""))
+    given = claim.spouse(side)
+    return Spouse(name=given.get("name") or name, id_number=given.get("id_number") or "",
+                  ethnicity=ETHNICITIES.get(given.get("ethnicity") or ethnicity_code or "", ""))
 
 
 def facts(session: Session, slip: SlipModel, case: CaseModel) -> SlipFacts:
     """Collect what the slip of a case prints."""
     parity = case.parity or PARITY_OF_TYPE.get(case.case_type)
+    claim = latest_claim(session, case.id)
     return SlipFacts(
         title=slip.kind, case_number=case.case_number, type_label=case.type_label,
         parity=PARITY_LABELS.get(parity, f"第{parity}个孩子") if parity else "",
-        woman=_spouse(session, case.woman_name, case.woman_id, case.mother_ethnicity),
-        man=_spouse(session, case.man_name, case.man_id, case.father_ethnicity),
+        woman=_spouse(claim, "woman", case.woman_name, case.mother_ethnicity),
+        man=_spouse(claim, "man", case.man_name, case.father_ethnicity),
         office=divisions.township_office(session, case.hukou_division),
         issued_on=f"{slip.issued_at.astimezone(CST):%Y年%m月%d日}",
         verification_code=slip.verification_code,

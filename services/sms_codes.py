@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
+from services.crypto import blind
 from services.notifications import send_sms
 
 CODE_DIGITS = 6
@@ -34,7 +35,8 @@ class SmsCodeModel(Base):
     __tablename__ = "sms_code"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(11), index=True)
+    # The phone only as its keyed hash: codes are looked up by phone, never listed with one.
+    phone_hash: Mapped[str] = mapped_column(String(64), index=True)
     # register | reset_password | staff_login | change_phone
     purpose: Mapped[str] = mapped_column(String(20))
     code_hash: Mapped[str] = mapped_column(String(200))
@@ -55,7 +57,7 @@ class CodeRefused(Exception):
 def _issued_since(session: Session, phone: str, since: datetime) -> list[datetime]:
     return list(session.scalars(
         select(SmsCodeModel.created_at)
-        .where(SmsCodeModel.phone == phone, SmsCodeModel.created_at >= since)
+        .where(SmsCodeModel.phone_hash == blind(phone), SmsCodeModel.created_at >= since)
         .order_by(SmsCodeModel.created_at)
     ))
 
@@ -91,8 +93,8 @@ def issue_code(session: Session, phone: str, purpose: str, *, ttl_seconds: int =
     _check_limits(session, phone, now, resend_seconds=resend_seconds, hourly_limit=hourly_limit,
                   daily_limit=daily_limit)
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
-    session.add(SmsCodeModel(phone=phone, purpose=purpose, code_hash=generate_password_hash(code), attempts=0,
-                             created_at=now, expires_at=now + timedelta(seconds=ttl_seconds)))
+    session.add(SmsCodeModel(phone_hash=blind(phone), purpose=purpose, code_hash=generate_password_hash(code),
+                             attempts=0, created_at=now, expires_at=now + timedelta(seconds=ttl_seconds)))
     if deliver:
         send_sms(session, [phone], "verification_code", {"code": code, "minutes": str(math.ceil(ttl_seconds / 60))})
     session.flush()
@@ -102,7 +104,7 @@ def verify_code(session: Session, phone: str, purpose: str, code: str, *, max_at
     """Return whether `code` is the live code for `phone` and `purpose`, consuming it on success (flush only)."""
     newest = session.scalar(
         select(SmsCodeModel)
-        .where(SmsCodeModel.phone == phone, SmsCodeModel.purpose == purpose)
+        .where(SmsCodeModel.phone_hash == blind(phone), SmsCodeModel.purpose == purpose)
         .order_by(SmsCodeModel.created_at.desc(), SmsCodeModel.id.desc())
         .limit(1)
         # Locked so that two simultaneous tries cannot both consume it or both slip under the attempt limit.

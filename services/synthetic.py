@@ -18,6 +18,7 @@ from engine.calendar import CST, WorkCalendar
 from services import accounts
 from services.case_timing import WorkingDays
 from services.cases import PARITY_OF_TYPE, CaseModel
+from services.crypto import blind
 
 BATCH_SIZE = 5000
 SYNTHETIC_PHONE = "10000000000"  # not a mobile number: nobody can sign in with it
@@ -69,7 +70,7 @@ def _ethnicity(rng: random.Random, province: str) -> str:
 
 def synthetic_applicant(session: Session) -> int:
     """Return the id of the account the synthetic cases are filed under (created, unable to sign in, if missing)."""
-    found = session.scalar(select(accounts.UserModel.id).where(accounts.UserModel.phone == SYNTHETIC_PHONE))
+    found = session.scalar(select(accounts.UserModel.id).where(accounts.UserModel.phone_hash == blind(SYNTHETIC_PHONE)))
     if found is not None:
         return found
     user = accounts.UserModel(phone=SYNTHETIC_PHONE, name="统计样本", role="citizen", password_hash="!")  # noqa: S106 - matches no password

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from engine.db import Base
-from services import holidays
+from services import holidays, mail, notifications
 from services.db import db, deferred_begin
 from tests.support import reset_schema
 from webapp import create_app
@@ -65,8 +65,10 @@ def _test_thread_reads_hold_no_lock():
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request):
-    """Empty every non-reference table after each test that used the database."""
+    """Empty every non-reference table, and the embedded default's phones and mailboxes, after each test."""
     yield
+    notifications.DELIVERED.clear()
+    mail.DELIVERED.clear()
     if "app" not in request.fixturenames:
         return
     db.session.rollback()

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
-from services import mail, notifications
+from services import crypto, mail, notifications
 from services.db import InlineDispatcher, db
 from webapp.config import check, from_environment
 
@@ -47,6 +47,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
         dispatcher = celery_dispatcher
     else:
         dispatcher = InlineDispatcher(perform_outbox)
+    crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"], app.config["INSTANCE_DIR"])
     db.configure(app.config["DATABASE_URL"], dispatcher)
     notifications.use_provider(app.config["SMS_PROVIDER"])
     mail.configure(app.config)

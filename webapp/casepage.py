@@ -1,4 +1,7 @@
-"""What a page about one case shows: spouses, tasks, results, materials, comments, history, diagram (staff, admin)."""
+"""What a page about one case shows (staff, admin).
+
+The claim beside the verified records, tasks, results, materials, comments, history and the diagram.
+"""
 
 from dataclasses import dataclass
 
@@ -36,15 +39,22 @@ class CaseFacts:
     diagram: Markup | None
     decided: list[tuple[VerificationModel, str]]
     materials: list[tuple[str, list[MaterialModel]]]
-    spouses: dict[str, people.PersonModel]
-    children: list[people.ChildModel]
+    claim: people.Claim | None
+    records: dict[str, people.PersonModel]
     comments: list[CaseCommentModel]
+
+    @property
+    def differences(self) -> dict[str, set[str]]:
+        """Return, per spouse, the fields where this case's claim differs from the verified record."""
+        if self.claim is None:
+            return {}
+        return {side: people.differences(self.claim.spouse(side), self.records.get(side)) for side in people.SPOUSES}
 
     def as_context(self) -> dict:
         """Return the facts as template variables, with the audit labels and the place formatter."""
         return {"related": self.related, "events": self.events, "names": self.names, "diagram": self.diagram,
-                "decided": self.decided, "materials": self.materials, "spouses": self.spouses,
-                "children": self.children, "comments": self.comments, "labels": AUDIT_LABELS, "place": place}
+                "decided": self.decided, "materials": self.materials, "claim": self.claim, "records": self.records,
+                "differences": self.differences, "comments": self.comments, "labels": AUDIT_LABELS, "place": place}
 
 
 def place(code: str | None) -> str:
@@ -62,7 +72,7 @@ def decision_label(form_key: str | None, decision: str) -> str:
 
 
 def case_facts(case: CaseModel) -> CaseFacts:
-    """Read a case's spouses and children, tasks, results, materials, comments, audit trail and diagram."""
+    """Read a case's claim and verified records, tasks, results, materials, comments, audit trail and diagram."""
     session = db.session
     related = all_tasks(session, case)
     events: list[AuditEventModel] = []
@@ -79,9 +89,9 @@ def case_facts(case: CaseModel) -> CaseFacts:
     names = {f"user:{u.id}": u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
     form_of_step = {t.bpmn_id: t.form_key for t in related}
     decided = [(v, decision_label(form_of_step.get(v.step), v.decision)) for v in results]
-    spouses = {side: session.get(people.PersonModel, ident)
-               for side, ident in (("woman", case.woman_id), ("man", case.man_id)) if ident}
-    children = list(session.scalars(select(people.ChildModel).where(people.ChildModel.case_id == case.id)
-                                    .order_by(people.ChildModel.id)))
+    found = people.persons_by_id(session, (case.woman_id, case.man_id))
+    records = {side: found[ident] for side, ident in (("woman", case.woman_id), ("man", case.man_id))
+               if ident in found}
     return CaseFacts(related=related, events=events, names=names, diagram=diagram, decided=decided,
-                     materials=materials.of_case(session, case), spouses=spouses, children=children, comments=notes)
+                     materials=materials.of_case(session, case), claim=people.latest_claim(session, case.id),
+                     records=records, comments=notes)

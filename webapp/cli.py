@@ -1,4 +1,4 @@
-"""The `flask` command group: init, db, processes, cases, divisions, holidays, users, stats, tick, start."""
+"""The `flask` command group: init, db, processes, cases, divisions, holidays, users, stats, keys, tick, start."""
 
 import logging
 from datetime import timedelta
@@ -23,6 +23,9 @@ def _commit() -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach every command to `app.cli`."""
+    from webapp.keys_cli import keys_group
+
+    app.cli.add_command(keys_group)
 
     @app.cli.command("init")
     @click.option("--demo/--no-demo", "with_demo", default=False, help="Also load demo divisions, accounts and cases.")

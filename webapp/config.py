@@ -37,6 +37,11 @@ def from_environment() -> dict[str, object]:
         # SQLite file under instance/ by default; PostgreSQL in production (postgresql+psycopg://…).
         "DATABASE_URL": _env("DATABASE_URL", f"sqlite:///{instance_dir / 'birthreg.db'}"),
         "SECRET_KEY": _env("SECRET_KEY", ""),
+        # Keys that seal ID numbers, phones and certificate numbers at rest: DATA_KEYS is `id:base64key,…` with the
+        # current key first (older ones still open older values until `flask keys rotate` re-seals them); INDEX_KEY
+        # (base64) keys the hashes that find them. Empty: generated once under INSTANCE_DIR (embedded default).
+        "DATA_KEYS": _env("DATA_KEYS", ""),
+        "INDEX_KEY": _env("INDEX_KEY", ""),
         # inline: the outbox is drained in-process after commit; celery: workers on CELERY_BROKER_URL.
         "BACKGROUND": _env("BACKGROUND", "inline"),
         "CELERY_BROKER_URL": _env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
@@ -65,6 +70,14 @@ def from_environment() -> dict[str, object]:
         "SMS_CODE_RESEND_SECONDS": _int("SMS_CODE_RESEND_SECONDS", 60),
         "SMS_CODE_HOURLY_LIMIT": _int("SMS_CODE_HOURLY_LIMIT", 5),
         "SMS_CODE_DAILY_LIMIT": _int("SMS_CODE_DAILY_LIMIT", 10),
+        # SMS codes over all phones and purposes, per clock hour: from one client address, and from everyone (a cap on
+        # what a flood of requests can spend on SMS).
+        "SMS_CODE_PER_ADDRESS_HOURLY": _int("SMS_CODE_PER_ADDRESS_HOURLY", 10),
+        "SMS_CODE_GLOBAL_HOURLY": _int("SMS_CODE_GLOBAL_HOURLY", 1000),
+        # The anonymous progress lookup (/track): lookups per client address in each window of this many minutes,
+        # so that guessing case numbers is slow.
+        "TRACK_PER_ADDRESS": _int("TRACK_PER_ADDRESS", 20),
+        "TRACK_WINDOW_MINUTES": _int("TRACK_WINDOW_MINUTES", 10),
         # Email: recorded in the email_message table only, unless MAIL_SMTP_HOST names a server to send through.
         "MAIL_SMTP_HOST": _env("MAIL_SMTP_HOST", ""),
         "MAIL_SMTP_PORT": _int("MAIL_SMTP_PORT", 587),
@@ -94,6 +107,7 @@ POSITIVE_SETTINGS = (
     "MAX_REQUEST_MB", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "SESSION_IDLE_MINUTES", "SMS_CODE_TTL_SECONDS",
     "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT", "MAIL_SMTP_PORT",
     "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS", "UPLOAD_MAX_MB", "UPLOAD_MAX_MEGAPIXELS", "UPLOAD_MAX_PER_KIND",
+    "SMS_CODE_PER_ADDRESS_HOURLY", "SMS_CODE_GLOBAL_HOURLY", "TRACK_PER_ADDRESS", "TRACK_WINDOW_MINUTES",
 )
 
 

@@ -12,6 +12,10 @@ from services.db import db
 
 # The national code lists by name, for templates that show coded fields.
 CODES = {"ethnicities": ETHNICITIES, "marital": MARITAL_STATUSES, "sexes": SEXES, "relations": CHILD_RELATIONS}
+# A spouse's facts as case pages and person pages list them: what a claim says and what the resource base holds.
+SPOUSE_FIELDS = (("name", "姓名"), ("id_number", "身份证号码"), ("birth_date", "出生日期"), ("ethnicity", "民族"),
+                 ("marital_status", "婚姻状况"), ("phone", "联系电话"), ("employer", "工作单位"),
+                 ("employer_phone", "单位电话"), ("hukou_division", "户籍地"), ("residence_division", "现居住地"))
 
 
 def mask_phone(phone: str | None) -> str:
@@ -54,3 +58,4 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(mask_email, "mask_email")
     app.add_template_filter(person, "person")
     app.add_template_global(CODES, "codes")
+    app.add_template_global(SPOUSE_FIELDS, "spouse_fields")

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
+from services.crypto import blind
 from services.notifications import SmsMessageModel
 from tests.applications import MAN_ID
 from tests.e2e.conftest import TABLET
@@ -186,7 +187,7 @@ def test_a_case_is_verified_by_two_villages_and_approved_by_the_township(
     forget(session)
     assert refreshed(session, case).status == "登记成功"
     sent = session.scalars(select(SmsMessageModel.template).where(
-        SmsMessageModel.case_number == number, SmsMessageModel.phone == people.citizen.phone)).all()
+        SmsMessageModel.case_number == number, SmsMessageModel.phone_hash == blind(people.citizen.phone))).all()
     assert sent == ["audit_approved"]
 
     # Afterwards the third village and the county still see nothing; the villages see their own done task.

@@ -19,7 +19,7 @@ from processes.roles import TOWNSHIP_STAFF, VILLAGE_STAFF
 from services import accounts, divisions
 from services.accounts import UserModel
 from services.db import db
-from services.people import save_person
+from services.people import ensure_person
 from tests.fixtures import decide, forget, open_task
 from tests.identities import id_number
 
@@ -509,11 +509,8 @@ def test_search_by_a_spouses_whole_id_number(session, people):
     woman_id, man_id = id_number("19930307", "2"), id_number("19900501", "1")
     found = _apply(session, people, woman_name="张丽", man_name="刘强")
     _apply(session, people, woman_name="王芳", man_name="李建国")
-    details = {"name": "张丽", "ethnicity": "01", "phone": "13800000001", "employer": "无", "employer_phone": "无",
-               "marital_status": "21", "hukou_division": found.hukou_division,
-               "residence_division": found.residence_division}
-    found.woman_id = save_person(session, woman_id, date(1993, 3, 7), "2", details).id
-    found.man_id = save_person(session, man_id, date(1990, 5, 1), "1", {**details, "name": "刘强"}).id
+    found.woman_id = ensure_person(session, woman_id, date(1993, 3, 7), "2").id
+    found.man_id = ensure_person(session, man_id, date(1990, 5, 1), "1").id
     session.commit()
     for term in (woman_id, man_id, man_id.lower(), f" {woman_id} "):
         assert [row.case_number for row in _page(session, people.hukou, search=term).rows] == [found.case_number]

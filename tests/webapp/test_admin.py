@@ -181,7 +181,7 @@ def test_deactivating_is_audited_ends_the_session_and_activating_does_not_revive
     assert "已停用" in admin.get("/admin/staff?search=赵东厂").text
 
     (event,) = _audit(session, "account_deactivated")
-    assert (event.instance_id, event.actor, event.detail["phone"]) == (None, crew.admin.actor, "13900000003")
+    assert (event.instance_id, event.actor, event.detail["phone_ending"]) == (None, crew.admin.actor, "0003")
     assert not session.get(accounts.UserModel, crew.other.id).active
     assert other.get("/staff/").location.startswith("/auth/login"), "signed out at the next request"
     refused = post_form(other, "/auth/login", "/auth/login", {"phone": crew.other.phone, "password": PASSWORD})
@@ -189,7 +189,7 @@ def test_deactivating_is_audited_ends_the_session_and_activating_does_not_revive
 
     assert post_form(admin, "/admin/staff", f"/admin/staff/{crew.other.id}/activate", {}).status_code == 302
     (event,) = _audit(session, "account_activated")
-    assert (event.instance_id, event.actor, event.detail["phone"]) == (None, crew.admin.actor, "13900000003")
+    assert (event.instance_id, event.actor, event.detail["phone_ending"]) == (None, crew.admin.actor, "0003")
     assert session.get(accounts.UserModel, crew.other.id).active
     assert other.get("/staff/").location.startswith("/auth/login"), "the session from before stays ended"
     # The password is accepted again: the SMS code step follows (a new code must wait out the resend interval).

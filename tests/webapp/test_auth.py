@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from engine.calendar import CST
 from services.accounts import UserModel
+from services.crypto import blind
 from services.notifications import SmsMessageModel
 from tests.fixtures import PASSWORD, csrf_token, last_sms_code, post_form, sign_in
 
@@ -36,7 +37,8 @@ def verification_sms_count(phone):
     from services.db import db
 
     with db.factory() as reader:
-        return reader.scalar(select(func.count()).select_from(SmsMessageModel).where(SmsMessageModel.phone == phone))
+        return reader.scalar(select(func.count()).select_from(SmsMessageModel)
+                             .where(SmsMessageModel.phone_hash == blind(phone)))
 
 
 def test_a_citizen_signs_in_and_reaches_the_home_page(client, people):

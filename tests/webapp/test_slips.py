@@ -27,13 +27,14 @@ def _approve(session, crew, case):
 
 
 def _with_persons(session, case):
-    """Name the spouses of a case as persons, as the application form does."""
+    """Name the spouses of a case as persons and keep what was claimed about them, as the application form does."""
     details = {"phone": "13800000001", "employer": "", "employer_phone": "", "marital_status": "21",
                "hukou_division": case.hukou_division, "residence_division": case.residence_division}
-    woman = persons.save_person(session, WOMAN_ID, date(1990, 3, 7), FEMALE,
-                                {**details, "name": case.woman_name, "ethnicity": "01"})
-    man = persons.save_person(session, MAN_ID, date(1988, 5, 12), MALE,
-                              {**details, "name": case.man_name, "ethnicity": "11"})
+    woman = persons.ensure_person(session, WOMAN_ID, date(1990, 3, 7), FEMALE)
+    man = persons.ensure_person(session, MAN_ID, date(1988, 5, 12), MALE)
+    persons.record_claim(session, case.id, {
+        "woman": {**details, "name": case.woman_name, "ethnicity": "01", "id_number": WOMAN_ID},
+        "man": {**details, "name": case.man_name, "ethnicity": "11", "id_number": MAN_ID}, "children": []}, "test")
     case.woman_id, case.man_id, case.mother_ethnicity, case.father_ethnicity = woman.id, man.id, "01", "11"
     session.commit()
     return refreshed(session, case)

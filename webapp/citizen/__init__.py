@@ -11,7 +11,7 @@ from processes import applying, casework
 from processes.applying import ApplicationRefused
 from processes.casework import CaseworkError, Forbidden
 from processes.roles import CITIZEN
-from services import applications, cases, divisions
+from services import applications, cases, divisions, rate_limits
 from services.accounts import UserModel
 from services.db import db
 from services.filestore import FileStore
@@ -92,8 +92,10 @@ def new(case_type: str):
 
 def _form_page(template: str, form: ApplicationForm, case_type: str, **context):
     answers = {"woman": form.woman.data, "man": form.man.data}
-    known = applying.couple_cases(db.session, answers["woman"]["id_number"] or "", answers["man"]["id_number"] or "",
-                                  context.get("case"))
+    # Only the applicant's own earlier cases: two ID numbers typed into a form must not reveal anyone else's.
+    known = [earlier for earlier in applying.couple_cases(db.session, answers["woman"]["id_number"] or "",
+                                                          answers["man"]["id_number"] or "", context.get("case"))
+             if earlier.applicant_id == _me().id]
     return render_template(template, form=form, case_type=case_type, type_label=cases.CASE_TYPES[case_type],
                            known=known, max_children=MAX_CHILDREN, **context)
 
@@ -141,7 +143,7 @@ def application(token: str):
         return redirect(url_for("citizen.application", token=token))
     if form.validate():
         try:
-            applying.check(db.session, draft.case_type, form.data)
+            applying.check(db.session, _me(), draft.case_type, form.data)
         except ApplicationRefused as refused:
             _refused(form, refused)
         else:
@@ -261,10 +263,21 @@ def correct(case_number: str):
 
 @bp.route("/track", methods=["GET", "POST"])
 def track():
-    """Look a case up by its number and the contact phone, without signing in (the status only)."""
+    """Look a case up by its number and the contact phone, without signing in (the status only).
+
+    Lookups are counted per client address, found or not, so that guessing case numbers and phones is slow.
+    """
     form = TrackForm()
     found = None
     if form.validate_on_submit():
+        config = current_app.config
+        try:
+            # The peer address; behind a reverse proxy it is the proxy's (trusting X-Forwarded-For is another setting).
+            rate_limits.hit(db.session, "track:address", request.remote_addr or "", limit=config["TRACK_PER_ADDRESS"],
+                            per_seconds=config["TRACK_WINDOW_MINUTES"] * 60)
+        except rate_limits.RateLimited as exc:
+            form.form_errors.append(exc.message)
+            return render_template("citizen/track.html", form=form, case=None, view=None), 429
         found = cases.get_case(db.session, form.case_number.data)
         if found is None or found.contact_phone != form.phone.data:
             found = None

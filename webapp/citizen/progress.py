@@ -91,8 +91,7 @@ def case_view(case: cases.CaseModel) -> dict:
     return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": timeline(case, tasks),
             "reason": _reason(case) if case.status in {"核实有误", "不予登记", "不予批准"} else "",
             "can_correct": can_correct, "slip_ready": case.status in SLIP_STATUSES,
-            "children": list(db.session.scalars(select(people.ChildModel)
-                                                .where(people.ChildModel.case_id == case.id)))}
+            "children": claim.children if (claim := people.latest_claim(db.session, case.id)) else []}
 
 
 def public_view(case: cases.CaseModel) -> dict:
