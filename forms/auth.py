@@ -102,6 +102,21 @@ def _id_number(value: str | None) -> str | None:
     return None if value is None else identity.normalize(value)
 
 
+def real_name_field(label: str = "真实姓名") -> StringField:
+    """Return a field for a name as the ID card writes it."""
+    return StringField(label, filters=[_real_name], validators=[
+        DataRequired(f"请输入{label}"),
+        Length(min=NAME_MIN_LENGTH, max=NAME_MAX_LENGTH,
+               message=f"姓名应为 {NAME_MIN_LENGTH} 至 {NAME_MAX_LENGTH} 个字"),
+        _name_ok,
+    ])
+
+
+def id_number_field(label: str = "身份证号码") -> StringField:
+    """Return a field for a citizen ID number, checked as GB 11643 says."""
+    return StringField(label, filters=[_id_number], validators=[DataRequired(f"请输入{label}"), _id_number_ok])
+
+
 class LoginForm(BaseForm):
     """Phone and password."""
 
@@ -130,15 +145,8 @@ class RegisterForm(BaseForm):
 
     phone = phone_field()
     code = code_field()
-    name = StringField("真实姓名", filters=[_real_name], validators=[
-        DataRequired("请输入真实姓名"),
-        Length(min=NAME_MIN_LENGTH, max=NAME_MAX_LENGTH,
-               message=f"姓名应为 {NAME_MIN_LENGTH} 至 {NAME_MAX_LENGTH} 个字"),
-        _name_ok,
-    ])
-    id_number = StringField("身份证号码", filters=[_id_number], validators=[
-        DataRequired("请输入身份证号码"), _id_number_ok,
-    ])
+    name = real_name_field()
+    id_number = id_number_field()
     password = new_password_field()
     confirm = confirmation_field("password")
     email = email_field()

@@ -1,12 +1,13 @@
-"""The service hall (服务大厅): find a case by its number and a spouse's ID number, print its slip, audit each print."""
+"""The service hall (服务大厅): find a case by its number and a spouse's ID number, print its slip, audit each print;
+confirm a registrant's identity in person from their ID card."""
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import AuditEventModel
 from processes.jurisdiction import contains
-from processes.roles import SERVICE_HALL, TOWNSHIP_STAFF
-from services import cases, identity
+from processes.roles import CITIZEN, SERVICE_HALL, TOWNSHIP_STAFF
+from services import accounts, cases, divisions, identity, identity_binding
 from services.accounts import UserModel
 from services.cases import CaseModel
 from services.crypto import blind
@@ -46,3 +47,24 @@ def record_print(session: Session, user: UserModel, case: CaseModel, channel: st
                                 detail={"case_number": case.case_number, "division": user.division_code,
                                         "channel": channel}))
     session.flush()
+
+
+def account_to_confirm(session: Session, user: UserModel, phone: str) -> UserModel | None:
+    """Return the citizen account registered with `phone`, for hall staff only."""
+    if not may_use_hall(user):
+        return None
+    account = accounts.find_by_phone(session, phone)
+    return account if account is not None and account.role == CITIZEN else None
+
+
+def confirm_identity(session: Session, user: UserModel, phone: str, id_number: str, name: str) -> UserModel:
+    """Bind the ID number read from the card to the account of `phone` (audited); return that account.
+
+    Raises BindingRefused when the account, the name or the number does not fit.
+    """
+    account = account_to_confirm(session, user, phone)
+    if account is None:
+        raise identity_binding.BindingRefused("未找到该手机号码注册的申请人账号")
+    office = f"{divisions.full_name(session, user.division_code)}服务大厅"
+    identity_binding.confirm_in_person(session, user, account, identity.normalize(id_number), name, office)
+    return account

@@ -38,7 +38,6 @@ EMAIL_PATTERN = re.compile(r"[^@\s<>\"'(),;:\\]+@[^@\s<>\"'(),;:\\]+\.[A-Za-z0-9
 WRONG_CREDENTIALS = "手机号或密码不正确"
 INACTIVE = "账号已停用，请联系管理员"
 PHONE_TAKEN = "该手机号码已注册，请直接登录或找回密码"
-ID_NUMBER_TAKEN = "该身份证号码已注册账号，请使用注册时的手机号码登录或找回密码"
 
 
 class UserModel(Base):
@@ -125,14 +124,13 @@ def is_valid_email(email: str) -> bool:
     return len(email) <= EMAIL_MAX_LENGTH and EMAIL_PATTERN.fullmatch(email) is not None
 
 
-def registration_problems(session: Session, *, phone: str, id_number: str) -> dict[str, str]:
-    """Return, by field, what already belongs to another account (empty when a citizen may register with these)."""
-    problems = {}
-    if find_by_phone(session, phone) is not None:
-        problems["phone"] = PHONE_TAKEN
-    if holder_of_id_number(session, id_number) is not None:
-        problems["id_number"] = ID_NUMBER_TAKEN
-    return problems
+def registration_problems(session: Session, *, phone: str) -> dict[str, str]:
+    """Return, by field, what already belongs to another account (empty when a citizen may register with these).
+
+    Only the phone can be taken: the registrant has just proved they hold it. An ID number is never refused here
+    (see `register_citizen`).
+    """
+    return {"phone": PHONE_TAKEN} if find_by_phone(session, phone) is not None else {}
 
 
 class RegistrationRefused(Exception):
@@ -144,24 +142,37 @@ class RegistrationRefused(Exception):
 
 
 def register_citizen(session: Session, *, phone: str, name: str, id_number: str, password: str,
-                     email: str | None = None) -> UserModel:
+                     email: str | None = None, identity_level: str = "self_asserted") -> UserModel:
     """Create a citizen's real-name account and audit it, or raise RegistrationRefused (flush only).
 
-    The caller has checked the formats (phone, ID number, password policy); this checks what is already taken,
-    also when two registrations race (the unique columns decide, inside a savepoint).
+    The caller has checked the formats (phone, ID number, password policy) and the SMS code, and has the identity
+    provider's level for the name and number. An ID number another account already holds is not refused: a refusal
+    would tell anyone whose numbers are registered, and would leave the real owner locked out by whoever registered
+    their number first. The account is created with the number as a claim only (`holds_id_number` False, nothing
+    of that person visible to it) until a service hall confirms the person and moves the number to it
+    (services.identity_binding). Two registrations racing are decided by the unique columns, inside a savepoint.
     """
-    if problems := registration_problems(session, phone=phone, id_number=id_number):
+    if problems := registration_problems(session, phone=phone):
         raise RegistrationRefused(problems)
-    user = UserModel(phone=phone, name=name, role="citizen", id_number=id_number, id_number_hash=blind(id_number),
+    held = holder_of_id_number(session, id_number) is not None
+    user = UserModel(phone=phone, name=name, role="citizen", id_number=id_number,
+                     id_number_hash=None if held else blind(id_number),
+                     identity_level="self_asserted" if held else identity_level,
                      email=email.lower() if email else None, password_hash=generate_password_hash(password))
     try:
         with session.begin_nested():
             session.add(user)
             session.flush()
     except IntegrityError:
-        raise RegistrationRefused(registration_problems(session, phone=phone, id_number=id_number)
-                                  or {"phone": PHONE_TAKEN}) from None
-    _audit(session, user, "account_registered")
+        if registration_problems(session, phone=phone):
+            raise RegistrationRefused({"phone": PHONE_TAKEN}) from None
+        # The number was bound by a registration that committed meanwhile: keep it as a claim, as above.
+        user.id_number_hash, user.identity_level = None, "self_asserted"
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    _audit(session, user, "account_registered", holds_id_number=user.holds_id_number,
+           identity_level=user.identity_level)
     return user
 
 

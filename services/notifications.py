@@ -26,6 +26,10 @@ TEMPLATES = {
     "approval_rejected": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）未获批准，请登录系统查看原因。",
     "task_overdue": "【生育登记】提醒：受理编号{case_number}的「{task}」已超过办理时限，请尽快处理。",
     "verification_code": "【生育登记】您的验证码为{code}，{minutes}分钟内有效。请勿告诉他人。",
+    "identity_rebound": (
+        "【生育登记】您账号原绑定的身份证号码，已由证件持有人本人在{office}现场核验后绑定到其本人账号。"
+        "您的账号仍可登录，但不再关联该号码。如有疑问，请联系{office}。"
+    ),
     # Sent instead of a registration code to a phone that has an account (the page says a code was sent either way).
     "phone_already_registered": "【生育登记】该手机号码已注册本系统账号，如需登录请使用找回密码。如非本人操作请忽略。",
 }

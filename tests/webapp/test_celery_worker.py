@@ -24,8 +24,10 @@ def worker(app, tmp_path):
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
+    # The worker shares the app's instance folder, so it opens with the same keys what the app sealed (production
+    # gives both the same DATA_KEYS and INDEX_KEY).
     env = {**os.environ, "DATABASE_URL": app.config["DATABASE_URL"], "CELERY_BROKER_URL": REDIS_URL,
-           "SECRET_KEY": "test", "BIRTHREG_INSTANCE_DIR": str(tmp_path)}
+           "SECRET_KEY": "test", "BIRTHREG_INSTANCE_DIR": str(app.config["INSTANCE_DIR"])}
     log = tmp_path / "worker.log"
     with log.open("w") as out:
         process = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""The service-hall page: find a case by number and a spouse's ID number, see where it stands, print its slip.
+"""The service-hall pages: find a case by number and a spouse's ID number, see where it stands, print its slip;
+confirm a registrant's identity from their ID card.
 
 The ID number travels in POST bodies only, never in a URL (URLs end up in logs and browser history).
 """
@@ -6,11 +7,12 @@ The ID number travels in POST bodies only, never in a URL (URLs end up in logs a
 from flask import abort, flash, render_template
 from flask_login import current_user
 
-from forms.hall import HallPrintForm, HallSearchForm
+from forms.hall import HallPrintForm, HallSearchForm, IdentityConfirmForm, IdentityLookupForm
 from processes import hall
-from services import slips
+from services import identity_check, slips
 from services.accounts import UserModel
 from services.db import db
+from services.identity_binding import BindingRefused
 from webapp.slips import pdf_response
 from webapp.staff import bp, staff_required
 
@@ -59,3 +61,45 @@ def hall_print():
                                print_form=None), 200
     hall.record_print(db.session, account, case)
     return pdf_response(case, slip, attachment=False)
+
+
+def _identity_page(lookup: IdentityLookupForm, account: UserModel | None = None,
+                   confirm: IdentityConfirmForm | None = None, status: int = 200):
+    return render_template("staff/hall_identity.html", lookup=lookup, account=account, confirm=confirm,
+                           levels=identity_check.LEVEL_LABELS), status
+
+
+@bp.route("/hall/identity", methods=["GET", "POST"])
+@staff_required
+def hall_identity():
+    """Find a registrant's account by phone, to confirm their identity from the ID card in front of staff."""
+    account = _hall_account()
+    lookup = IdentityLookupForm()
+    if not lookup.validate_on_submit():
+        return _identity_page(lookup)
+    found = hall.account_to_confirm(db.session, account, lookup.phone.data)
+    if found is None:
+        flash("未找到该手机号码注册的申请人账号", "error")
+        return _identity_page(lookup)
+    return _identity_page(lookup, found, IdentityConfirmForm(formdata=None, data={"phone": lookup.phone.data}))
+
+
+@bp.post("/hall/identity/confirm")
+@staff_required
+def hall_identity_confirm():
+    """Bind the ID number on the card to the account, at the in-person level (audited)."""
+    account = _hall_account()
+    confirm = IdentityConfirmForm()
+    lookup = IdentityLookupForm(formdata=None, data={"phone": confirm.phone.data})
+    found = hall.account_to_confirm(db.session, account, confirm.phone.data or "")
+    if found is None:
+        abort(404)
+    if not confirm.validate_on_submit():
+        return _identity_page(lookup, found, confirm)
+    try:
+        hall.confirm_identity(db.session, account, confirm.phone.data, confirm.id_number.data, confirm.name.data)
+    except BindingRefused as refused:
+        flash(str(refused), "error")
+        return _identity_page(lookup, found, confirm)
+    flash(f"已完成现场身份核验：{found.name} 的账号已绑定该身份证号码", "success")
+    return _identity_page(IdentityLookupForm(formdata=None))
