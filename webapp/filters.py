@@ -19,11 +19,11 @@ SPOUSE_FIELDS = (("name", "姓名"), ("id_number", "身份证号码"), ("birth_d
 
 
 def mask_phone(phone: str | None) -> str:
-    """Return the phone with its middle four digits hidden, e.g. 138****5678."""
+    """Return the phone with its middle four digits hidden, e.g. 138****5678 (a landline keeps its last four)."""
     if not phone:
         return ""
     if len(phone) != 11:
-        return "*" * len(phone)
+        return "*" * max(len(phone) - 4, 0) + phone[-4:] if len(phone) > 6 else "*" * len(phone)
     return f"{phone[:3]}****{phone[7:]}"
 
 
