@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
-from services import crypto, mail, notifications
+from services import crypto, identity_check, mail, notifications
 from services.db import InlineDispatcher, db
 from webapp.config import check, from_environment
 
@@ -51,6 +51,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     db.configure(app.config["DATABASE_URL"], dispatcher)
     notifications.use_provider(app.config["SMS_PROVIDER"])
     mail.configure(app.config)
+    identity_check.configure(app.config)
 
     _add_request_edge(app)
     _add_error_pages(app)
@@ -68,22 +69,16 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.citizen import bp as citizen_bp
     from webapp.cli import register_commands
     from webapp.materials import bp as materials_bp
+    from webapp.people import bp as people_bp
     from webapp.portal import bp as portal_bp
     from webapp.processadmin import bp as processadmin_bp
     from webapp.slips import bp as slips_bp
     from webapp.staff import bp as staff_bp
     from webapp.statistics import bp as statistics_bp
 
-    app.register_blueprint(portal_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(citizen_bp)
-    app.register_blueprint(staff_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(slips_bp)
-    app.register_blueprint(statistics_bp)
-    app.register_blueprint(processadmin_bp)
-    app.register_blueprint(materials_bp)
+    for blueprint in (portal_bp, auth_bp, citizen_bp, staff_bp, admin_bp, api_bp, slips_bp, statistics_bp,
+                      processadmin_bp, materials_bp, people_bp):
+        app.register_blueprint(blueprint)
     register_commands(app)
     return app
 

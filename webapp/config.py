@@ -85,6 +85,14 @@ def from_environment() -> dict[str, object]:
         "MAIL_SMTP_PASSWORD": _env("MAIL_SMTP_PASSWORD", ""),
         "MAIL_SMTP_STARTTLS": _flag("MAIL_SMTP_STARTTLS", True),
         "MAIL_SENDER": _env("MAIL_SENDER", "noreply@localhost"),
+        # Name + ID number check (实名核验, services/identity_check.py): embedded checks nothing (accounts stay
+        # self-asserted); tencentcloud calls FaceID IdCardVerification with an API key (SecretId/SecretKey) of a CAM
+        # user limited to that action. The endpoint may be https://host[:port], or http:// on the loopback only.
+        "IDENTITY_PROVIDER": _env("IDENTITY_PROVIDER", "embedded"),
+        "TENCENTCLOUD_SECRET_ID": _env("TENCENTCLOUD_SECRET_ID", ""),
+        "TENCENTCLOUD_SECRET_KEY": _env("TENCENTCLOUD_SECRET_KEY", ""),
+        "TENCENTCLOUD_REGION": _env("TENCENTCLOUD_REGION", "ap-guangzhou"),
+        "TENCENTCLOUD_FACEID_ENDPOINT": _env("TENCENTCLOUD_FACEID_ENDPOINT", "faceid.tencentcloudapi.com"),
         # Minutes a password-reset link stays usable.
         "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 30),
         # The site's address as people reach it (https://example.gov.cn), for links in emails. Empty: the address

@@ -59,3 +59,4 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(person, "person")
     app.add_template_global(CODES, "codes")
     app.add_template_global(SPOUSE_FIELDS, "spouse_fields")
+    app.add_template_global(identity.address_warning, "id_address_warning")

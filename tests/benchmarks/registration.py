@@ -52,7 +52,7 @@ def register_one(app, number: int, timings: dict[str, list[float]]) -> None:
         return response
 
     phone = f"136{number:08d}"
-    first17 = f"110101199003{number % 28 + 1:02d}{number % 1000:03d}"
+    first17 = f"110101199003{number % 28 + 1:02d}{number % 999 + 1:03d}"  # sequence 001-999: 000 is never issued
     form = {"phone": phone, "name": "测试", "id_number": first17 + check_character(first17),
             "password": "Bench@2026", "confirm": "Bench@2026"}
     page = timed("notice page", "/auth/register")

@@ -186,3 +186,24 @@ def test_the_spouses_are_shown_masked_until_revealed_and_officials_read_them_mas
     county = browser_for("county").get(f"/admin/cases/{case.case_number}").text
     assert "男方：刘强" in county
     assert MAN_ID not in county
+
+
+def test_the_task_page_shows_the_claim_beside_the_verified_record_with_differences_marked(
+        session, people, apply, browser_for):
+    from tests.applications import answers
+    from tests.identities import id_number
+
+    first = decide(session, apply(), "verify_hukou", people.hukou, "verified")
+    decide(session, first, "verify_residence", people.residence, "verified")
+    # A second couple's case naming the same husband with another phone, and a wife whose address code is unknown.
+    claimed = answers(woman_id=id_number("19950101", "2", area="320594"))
+    claimed["man"]["phone"] = "13800000077"
+    second = apply("first_child", claimed)
+    task = _task_ids(session, second, "verify_hukou")[0]
+    page = browser_for("hukou").get(f"/staff/tasks/{task}")
+    assert page.status_code == 200
+    row = re.search(r'<tr class="differs">\s*<th scope="row">联系电话</th>(.*?)</tr>', page.text, re.S)
+    assert row, "the phone that differs from the verified record is marked"
+    assert "<mark>138****0077</mark>" in row.group(1)
+    assert "138****0001" in row.group(1), "the verified value stands beside it"
+    assert "地址码 320594 不在现行或历史行政区划代码中" in page.text
