@@ -15,6 +15,7 @@ from services import (  # noqa: F401
     materials,
     notifications,
     people,
+    rate_limits,
     sms_codes,
     statistics,
 )

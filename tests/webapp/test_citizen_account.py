@@ -181,17 +181,23 @@ def test_id_numbers_of_the_wrong_length_or_date_are_explained(client, number, me
     assert account_count() == 0
 
 
-def test_a_phone_or_id_number_already_registered_is_named(client, citizen):
+def test_a_registered_phone_is_not_named_when_a_code_is_asked_for(client, citizen):
     accept_notice(client)
     response = ask_code(client, "/auth/register", "/auth/register/code", registration())
-    assert "该手机号码已注册，请直接登录或找回密码" in response.text
-    assert sms_count(citizen.phone) == 0
+    assert "该手机号码已注册" not in response.text
+    assert "验证码已发送至 137****0001" in response.text, "the same answer as for a new phone"
+    assert sms_count(citizen.phone) == 1, "the phone's owner gets a notice, not a code"
 
+
+def test_a_registered_id_number_is_not_named_and_is_kept_as_a_claim(client, citizen):
+    accept_notice(client)
     other = "13700000002"
     response = register(client, phone=other)
-    assert response.status_code == 200
-    assert "该身份证号码已注册账号" in response.text
-    assert account_count() == 1
+    assert response.location == "/apply"
+    assert "已注册账号" not in client.get("/").text
+    assert account_count() == 2
+    assert not stored(other).holds_id_number, "the number stays with the first account until a hall confirms"
+    assert stored(citizen.phone).holds_id_number
 
 
 def test_a_wrong_or_expired_code_is_refused(client):

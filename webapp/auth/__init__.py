@@ -19,7 +19,7 @@ from engine.db import utcnow
 from forms.auth import CodeForm, LoginForm
 from forms.base import BaseForm
 from processes.roles import STAFF_ROLES
-from services import accounts, sms_codes
+from services import accounts, rate_limits, sms_codes
 from services.accounts import UserModel
 from services.db import db
 from webapp.extensions import SESSION_EPOCH_KEY, SignedInUser
@@ -72,15 +72,26 @@ def keep_session(account: UserModel) -> None:
 
 
 def issue_code(phone: str, purpose: str, *, deliver: bool = True) -> bool:
-    """Send an SMS code within the configured limits and flash what happened; return whether it was sent."""
+    """Send an SMS code within the configured limits and flash what happened; return whether it was sent.
+
+    Besides the per-phone limits of `sms_codes`, codes are counted per client address and for the whole site. The
+    address is counted first and on every request (it throttles the caller); the site-wide count is taken together
+    with the code, in one savepoint, so that a request refused for its address or its phone spends none of it.
+    """
     config = current_app.config
     try:
-        sms_codes.issue_code(
-            db.session, phone, purpose, ttl_seconds=config["SMS_CODE_TTL_SECONDS"],
-            resend_seconds=config["SMS_CODE_RESEND_SECONDS"], hourly_limit=config["SMS_CODE_HOURLY_LIMIT"],
-            daily_limit=config["SMS_CODE_DAILY_LIMIT"], deliver=deliver,
-        )
-    except sms_codes.CodeRefused as exc:
+        # The peer address; behind a reverse proxy that is the proxy's (trusting X-Forwarded-For is its own setting).
+        rate_limits.hit(db.session, "sms_code:address", request.remote_addr or "",
+                        limit=config["SMS_CODE_PER_ADDRESS_HOURLY"], per_seconds=3600)
+        with db.session.begin_nested():
+            rate_limits.hit(db.session, "sms_code:global", "", limit=config["SMS_CODE_GLOBAL_HOURLY"],
+                            per_seconds=3600)
+            sms_codes.issue_code(
+                db.session, phone, purpose, ttl_seconds=config["SMS_CODE_TTL_SECONDS"],
+                resend_seconds=config["SMS_CODE_RESEND_SECONDS"], hourly_limit=config["SMS_CODE_HOURLY_LIMIT"],
+                daily_limit=config["SMS_CODE_DAILY_LIMIT"], deliver=deliver,
+            )
+    except (sms_codes.CodeRefused, rate_limits.RateLimited) as exc:
         flash(exc.message, "warning")
         return False
     minutes = math.ceil(config["SMS_CODE_TTL_SECONDS"] / 60)

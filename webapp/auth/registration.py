@@ -2,14 +2,19 @@
 
 The notice must be accepted before the form is shown or taken: acceptance is kept in the session, and every POST
 of the form checks it again (a client that skips the notice page is sent back to it, and nothing is written).
-Checks run cheapest first and the SMS code last, so a form with a mistake does not use up the code.
+Checks run cheapest first: the formats, then the SMS code, so a form with a mistake does not use up the code.
+
+Until the code is proven the pages are the same whether the phone or the ID number already has an account, so the
+form cannot be used to find out who is registered. Asking for a code always answers that it was sent: a registered
+phone gets a notice instead of a code (counted against the same limits, so the waits match too), and a code it never
+received cannot be proven. Only after the code, which shows the person holds the phone, may a taken phone be named.
 """
 
 from flask import flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
 from forms.auth import NoticeForm, RegisterForm
-from services import accounts, sms_codes
+from services import accounts, identity_check, notifications, sms_codes
 from services.db import db
 from webapp.auth import bp, issue_code, sign_in_account
 
@@ -62,10 +67,9 @@ def register_code():
     form = RegisterForm()  # shown again as typed (passwords are never sent back); only the phone is checked now
     if not form.phone.validate(form):
         return _form_page(form)
-    if accounts.find_by_phone(db.session, form.phone.data) is not None:
-        form.phone.errors = [accounts.PHONE_TAKEN]
-        return _form_page(form)
-    issue_code(form.phone.data, sms_codes.REGISTER)
+    registered = accounts.find_by_phone(db.session, form.phone.data) is not None
+    if issue_code(form.phone.data, sms_codes.REGISTER, deliver=not registered) and registered:
+        notifications.send_sms(db.session, [form.phone.data], "phone_already_registered", {})
     return _form_page(form)
 
 
@@ -79,15 +83,23 @@ def register_submit():
     form = RegisterForm()
     if not form.validate_on_submit():
         return _form_page(form)
-    problems = accounts.registration_problems(db.session, phone=form.phone.data, id_number=form.id_number.data)
-    if not problems and not sms_codes.verify_code(db.session, form.phone.data, sms_codes.REGISTER, form.code.data):
+    problems = {}
+    if not sms_codes.verify_code(db.session, form.phone.data, sms_codes.REGISTER, form.code.data):
         problems = {"code": WRONG_CODE}
-    if not problems:
+    else:
+        # The code is proven (and used up): only from here may the answer depend on what is already registered,
+        # and only from here is the identity provider asked (each check is charged, and before the code it would
+        # let anyone test names against ID numbers).
         try:
+            verdict = identity_check.check(form.name.data, form.id_number.data)
+            if not verdict.matched:
+                raise accounts.RegistrationRefused({"id_number": verdict.message})
             account = accounts.register_citizen(
                 db.session, phone=form.phone.data, name=form.name.data, id_number=form.id_number.data,
-                password=form.password.data, email=form.email.data or None,
+                password=form.password.data, email=form.email.data or None, identity_level=verdict.level,
             )
+        except identity_check.ProviderUnavailable as exc:
+            problems = {"id_number": str(exc)}
         except accounts.RegistrationRefused as exc:
             problems = exc.problems
     if problems:
@@ -97,4 +109,7 @@ def register_submit():
         return _form_page(form, error="注册未完成，请按提示修改后重新提交")
     sign_in_account(account)
     flash("注册成功，您已登录", "success")
+    if not account.holds_id_number:
+        flash("您填写的身份证号码需要现场核验：请携带本人身份证原件到乡镇（街道）服务大厅办理身份核验，"
+              "核验前无法以该号码查看或办理任何已有的登记信息。", "warning")
     return redirect(url_for("citizen.notice"))
