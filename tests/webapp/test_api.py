@@ -22,6 +22,7 @@ from processes.demo import HUKOU_VILLAGE, TOWNSHIP
 from processes.roles import CITIZEN, VILLAGE_STAFF
 from services import accounts, api_tokens, cases
 from services.api_tokens import ApiTokenModel
+from tests.applications import WOMAN_ID
 from tests.fixtures import forget, open_task, refreshed
 from webapp.api.openapi import DOCUMENT, SERVER_PREFIX
 
@@ -527,7 +528,7 @@ def test_every_api_route_is_in_the_openapi_document(app):
                if rule.rule.startswith(SERVER_PREFIX + "/"))
 
 
-def test_every_documented_operation_answers_as_documented(session, submit, api):
+def test_every_documented_operation_answers_as_documented(session, submit, apply, api):
     """Walk each operation of the document once, in the order a staff app would; each answer is schema-checked."""
     CALLED.clear()
     case = submit(same_village=True)
@@ -542,5 +543,9 @@ def test_every_documented_operation_answers_as_documented(session, submit, api):
     done = hukou.post(f"{SERVER_PREFIX}/tasks/{task}/complete", json_body={"decision": "verified", "reason": ""})
     assert done.status_code == 200, done.text
     assert api("township").get(f"{SERVER_PREFIX}/statistics?type=first_child").get_json()["total"] == 1
+    person = apply().woman_id
+    found = hukou.post(f"{SERVER_PREFIX}/people/search", json_body={"query": WOMAN_ID}).get_json()
+    assert [item["id"] for item in found["items"]] == [person]
+    assert hukou.get(f"{SERVER_PREFIX}/people/{person}").get_json()["id_number"] == "110101********1227"
     documented = {(method.upper(), path) for path, operations in DOCUMENT["paths"].items() for method in operations}
     assert documented == CALLED, "a documented operation is not walked here (or an undocumented one is)"

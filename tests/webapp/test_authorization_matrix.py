@@ -46,7 +46,9 @@ PERSON = {
 #   a number   that status code
 # Subjects: village_task = the open 户籍地村（居）核实 of a case in verification; audit_task = the open
 # 乡镇（街道）审核 of a second case; done_task = that second case's 户籍地村（居）核实, completed by village_in;
-# missing_task / missing_case = ids that do not exist; case = the first case's number.
+# missing_task / missing_case = ids that do not exist; case = the first case's number; person = the woman of a third
+# case (applied for through the application path, not yet verified: she is seen through that case's villages);
+# missing_person = a person id that does not exist (outside the jurisdiction answers the same 404).
 POLICY_TABLE = """
 route                             subject       anonymous citizen village_in village_out township_in township_out county        admin
 /staff/                           -             login     403     200        200         200         200          200           200
@@ -65,7 +67,12 @@ route                             subject       anonymous citizen village_in vil
 /api/v1/tasks/<int:task_id>       village_task  401       401     200        403         403         403          403           403
 /api/v1/tasks/<int:task_id>       audit_task    401       401     403        403         200         403          403           403
 /api/v1/tasks/<int:task_id>       done_task     401       401     200        403         403         403          403           403
-/api/v1/tasks/<int:task_id>       missing_task  401       401     404        404         404         404          404           404"""  # noqa: E501 - one line per route and subject, so the table reads as a table
+/api/v1/tasks/<int:task_id>       missing_task  401       401     404        404         404         404          404           404
+/staff/people/                    -             login     403     200        200         200         200          200           403
+/staff/people/<int:person_id>     person        login     403     200        404         200         404          200           403
+/staff/people/<int:person_id>     missing_person login    403     404        404         404         404          404           403
+/api/v1/people/<int:person_id>    person        401       401     200        404         200         404          200           403
+/api/v1/people/<int:person_id>    missing_person 401      401     404        404         404         404          404           403"""  # noqa: E501 - one line per route and subject, so the table reads as a table
 
 # POST (and any other writing method), every route: anonymous is sent to sign in (HTML) or gets 401 (API), a citizen
 # gets 403 (HTML) or 401 (API: a session cookie is no credential there), an HTML form without its CSRF token 400.
@@ -114,8 +121,9 @@ def fallback_exact(pattern: str) -> dict[str, int | str]:
 # -- the world the URLs point into ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def world(session, people, submit):
-    """Two cases (one in verification, one awaiting the township audit) and the people around them, by role name."""
+def world(session, people, submit, apply):
+    """Two cases (one in verification, one awaiting the township audit), a third with its spouses as persons, and the
+    people around them, by role name."""
     people.township_out = accounts.create_user(session, phone="13900000012", name="景山街", role=TOWNSHIP_STAFF,
                                                password=PASSWORD, division_code="110101002")
     people.admin = accounts.create_user(session, phone="13900000040", name="吴系统", role=SYSTEM_ADMIN,
@@ -134,6 +142,8 @@ def world(session, people, submit):
         "missing_task": 987654,
         "case": waiting.case_number,
         "missing_case": "99999999999999",
+        "person": apply().woman_id,
+        "missing_person": 987654,
     }
     ids = {
         "user": people.other.id,

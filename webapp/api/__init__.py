@@ -14,7 +14,7 @@ from processes.casework import CaseworkError, Forbidden
 from processes.roles import STAFF_ROLES
 from services import api_tokens
 from services.db import db
-from webapp.api import statistics, tasks
+from webapp.api import people, statistics, tasks
 from webapp.api.errors import ApiError, error_response
 from webapp.api.openapi import DOCUMENT, SERVER_PREFIX
 from webapp.extensions import csrf
@@ -34,6 +34,8 @@ bp.add_url_rule("/tasks/<int:task_id>/claim", view_func=tasks.claim_task, method
 bp.add_url_rule("/tasks/<int:task_id>/release", view_func=tasks.release_task, methods=["POST"])
 bp.add_url_rule("/tasks/<int:task_id>/complete", view_func=tasks.complete_task, methods=["POST"])
 bp.add_url_rule("/statistics", view_func=statistics.get_statistics, methods=["GET"])
+bp.add_url_rule("/people/search", view_func=people.search_people, methods=["POST"])
+bp.add_url_rule("/people/<int:person_id>", view_func=people.get_person, methods=["GET"])
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
 

@@ -230,11 +230,105 @@ SCHEMAS["Statistics"] = {
     },
 }
 
+_MASKED = "默认隐藏中间位；reveal=true 时为完整值（记入审计日志）"
+_CODE = _nullable("string", description="国家标准代码")
+SCHEMAS["PlaceCount"] = {
+    "type": "object", "additionalProperties": False, "required": ["code", "name", "count", "parts"],
+    "properties": {"code": {"type": "string"}, "name": {"type": "string"}, "count": {"type": "integer"},
+                   "parts": {"type": "array", "items": {"$ref": "#/components/schemas/PlaceCount"},
+                             "description": "下一级区划"}},
+}
+SCHEMAS["PersonSummary"] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "name", "masked_name", "id_number", "sex", "sex_label", "birth_year", "phone",
+                 "hukou_division", "residence_division", "place", "verified"],
+    "properties": {
+        "id": {"type": "integer"},
+        "name": _nullable("string", description="已核实的姓名；县级及以上部门为 null（见 masked_name）"),
+        "masked_name": {"type": "string", "description": "如 张*；未核实时为空字符串"},
+        "id_number": {"type": "string", "description": "已脱敏，如 110101********1227"},
+        "sex": {"type": "string"}, "sex_label": {"type": "string"}, "birth_year": {"type": "integer"},
+        "phone": _nullable("string", description="已脱敏，如 138****0001"),
+        "hukou_division": _ref("Division"), "residence_division": _ref("Division"),
+        "place": {**_ref("Division"), "description": "该人员在本辖区内的所在区划（汇总依据）"},
+        "verified": {"type": "boolean", "description": "是否已经村（居）核实"},
+    },
+}
+SCHEMAS["PeopleSearchRequest"] = {
+    "type": "object", "additionalProperties": False, "required": ["query"],
+    "properties": {
+        "query": {"type": "string", "maxLength": 50,
+                  "description": "完整的18位身份证号码、11位手机号码，或姓名的开头（只查已核实的姓名）"},
+        "division": _nullable("string", pattern="^[0-9]*$", description="本人辖区内的区划代码，默认为本人辖区"),
+        "page": {"type": "integer", "minimum": 1, "default": 1},
+        "page_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+}
+SCHEMAS["PeopleSearchResult"] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["kind", "kind_label", "division", "names_visible", "total", "page", "page_size", "pages", "items",
+                 "counts"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["id_number", "phone", "name"]}, "kind_label": {"type": "string"},
+        "division": {"type": "object", "required": ["code", "name"], "additionalProperties": False,
+                     "properties": {"code": {"type": "string"}, "name": {"type": "string"}}},
+        "names_visible": {"type": "boolean", "description": "村、乡镇、服务大厅为 true；县级及以上为 false"},
+        "total": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
+        "pages": {"type": "integer"}, "items": {"type": "array", "items": _ref("PersonSummary")},
+        "counts": {"anyOf": [{"type": "array", "items": _ref("PlaceCount")}, {"type": "null"}],
+                   "description": "县级及以上部门：按下两级区划汇总的人数"},
+    },
+}
+SCHEMAS["PersonDetail"] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "names_visible", "revealed", "name", "id_number", "sex", "sex_label", "birth_year",
+                 "birth_date", "ethnicity", "ethnicity_label", "marital_status", "marital_status_label", "phone",
+                 "employer", "employer_phone", "hukou_division", "residence_division", "verified_at", "created_at",
+                 "cases", "children", "history"],
+    "properties": {
+        "id": {"type": "integer"}, "names_visible": {"type": "boolean"}, "revealed": {"type": "boolean"},
+        "name": _nullable("string", description="县级及以上部门未 reveal 时为 张* 形式"),
+        "id_number": {"type": "string", "description": _MASKED}, "sex": {"type": "string"},
+        "sex_label": {"type": "string"}, "birth_year": {"type": "integer"},
+        "birth_date": _nullable("string", format="date", description="县级及以上部门未 reveal 时为 null"),
+        "ethnicity": _CODE, "ethnicity_label": _nullable("string"), "marital_status": _CODE,
+        "marital_status_label": _nullable("string"), "phone": _nullable("string", description=_MASKED),
+        "employer": _nullable("string"), "employer_phone": _nullable("string", description=_MASKED),
+        "hukou_division": _ref("Division"), "residence_division": _ref("Division"),
+        "verified_at": TIMESTAMP, "created_at": TIMESTAMP,
+        "cases": {"type": "array", "description": "本辖区内涉及该人员的申请", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["case_number", "case_type", "case_type_label", "status", "side", "hukou_division",
+                         "residence_division", "submitted_at"],
+            "properties": {"case_number": {"type": "string"}, "case_type": {"type": "string"},
+                           "case_type_label": {"type": "string"}, "status": {"type": "string"},
+                           "side": {"type": "string", "enum": ["woman", "man"]},
+                           "hukou_division": _ref("Division"), "residence_division": _ref("Division"),
+                           "submitted_at": TIMESTAMP}}},
+        "children": {"type": "array", "description": "这些申请最近一次申报的子女", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["name", "sex", "birth_date", "document_number", "relation", "relation_label",
+                         "case_numbers"],
+            "properties": {"name": _nullable("string"), "sex": _nullable("string"),
+                           "birth_date": _nullable("string", format="date"),
+                           "document_number": _nullable("string", description=_MASKED),
+                           "relation": _nullable("string"), "relation_label": _nullable("string"),
+                           "case_numbers": {"type": "array", "items": {"type": "string"}}}}},
+        "history": {"type": "array", "description": "经核实的变更，最新在前", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["field", "label", "old_value", "new_value", "actor", "actor_name", "case_number", "at"],
+            "properties": {"field": {"type": "string"}, "label": {"type": "string"},
+                           "old_value": _nullable("string"), "new_value": _nullable("string"),
+                           "actor": {"type": "string"}, "actor_name": {"type": "string"},
+                           "case_number": _nullable("string", description="辖区外的申请为 null"), "at": TIMESTAMP}}},
+    },
+}
+
 ERROR_DESCRIPTIONS = {
     400: "请求格式错误（非 JSON、类型不符、参数无效）",
     401: "缺少访问令牌，或令牌无效、已过期、已撤销（仅限工作人员账号的令牌）",
     403: "无权操作（不在本人辖区或角色之外）",
-    404: "任务不存在",
+    404: "任务或人员不存在（辖区外的人员同样答复不存在）",
     409: "冲突：任务已经办理完毕、已取消或已由他人认领",
     422: "校验未通过，fields 按字段给出问题",
 }
@@ -314,6 +408,27 @@ PATHS: dict[str, Any] = {
         ],
         "responses": {"200": _json(_ref("Statistics"), "统计数据"), **_errors(400, 401, 403)},
     }},
+    "/people/search": {"post": {
+        "operationId": "searchPeople", "tags": ["people"], "summary": "信息资源库查询（号码只放在请求体中）",
+        "description": "按完整身份证号码、完整手机号码或姓名开头查询本人辖区内的人员（户籍地或现居住地在辖区内，"
+                       "或辖区内的申请涉及的人员）。号码一律脱敏；县级及以上部门只得到按区划汇总的人数和不含姓名的记录。"
+                       + JSON_BODY_NOTE,
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": _ref("PeopleSearchRequest")}}},
+        "responses": {"200": _json(_ref("PeopleSearchResult"), "一页查询结果"), **_errors(400, 401, 403)},
+    }},
+    "/people/{person_id}": {"get": {
+        "operationId": "getPerson", "tags": ["people"], "summary": "人员信息：核实信息、涉及的申请、子女、变更记录",
+        "description": "号码默认脱敏。reveal=true 显示完整号码（县级及以上部门还显示姓名），每次都记入审计日志。"
+                       "辖区外的人员答复 404，与不存在相同。",
+        "parameters": [
+            {"name": "person_id", "in": "path", "required": True, "description": "人员编号",
+             "schema": {"type": "integer", "minimum": 1}},
+            {"name": "reveal", "in": "query", "schema": {"type": "boolean", "default": False},
+             "description": "显示完整号码（记入审计日志）"},
+        ],
+        "responses": {"200": _json(_ref("PersonDetail"), "人员信息"), **_errors(400, 401, 403, 404)},
+    }},
     "/openapi.json": {"get": {
         "operationId": "getOpenApi", "tags": ["meta"], "summary": "本接口说明（OpenAPI 3.1）",
         "security": [],
@@ -335,7 +450,7 @@ DOCUMENT: dict[str, Any] = {
     "servers": [{"url": SERVER_PREFIX}],
     "security": [{"bearerAuth": []}],
     "tags": [{"name": "tasks", "description": "待办任务"}, {"name": "statistics", "description": "统计数据"},
-             {"name": "meta", "description": "接口说明"}],
+             {"name": "people", "description": "信息资源库"}, {"name": "meta", "description": "接口说明"}],
     "paths": PATHS,
     "components": {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "brt_…",
