@@ -34,16 +34,6 @@ class ApplicationRefused(CaseworkError):
         self.problems = dict(problems)
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {key: _json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json(item) for item in value]
-    return value
-
-
 def _dates(value: Any, key: str = "") -> Any:
     if isinstance(value, Mapping):
         return {k: _dates(v, k) for k, v in value.items()}
@@ -59,7 +49,7 @@ def _dates(value: Any, key: str = "") -> Any:
 
 def stored(answers: Mapping[str, Any]) -> dict:
     """Return answers as JSON can keep them (dates as ISO strings)."""
-    return _json(answers)
+    return people.json_ready(answers)
 
 
 def loaded(answers: Mapping[str, Any]) -> dict:

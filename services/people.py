@@ -124,13 +124,14 @@ def _with_dates(details: Mapping[str, Any]) -> dict:
     return {key: _as_date(value) if key == "birth_date" else value for key, value in details.items()}
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """Return `value` as JSON can keep it: dates as ISO strings, in mappings and lists at any depth."""
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {key: _json_ready(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_ready(item) for item in value]
+        return [json_ready(item) for item in value]
     return value
 
 
@@ -167,7 +168,7 @@ def record_claim(session: Session, case_id: int, answers: Mapping[str, Any], act
     kept = {side: {**dict(answers[side])} for side in SPOUSES}
     kept["children"] = [{field: child.get(field) for field in CHILD_FIELDS} for child in answers.get("children", [])]
     kept["after_birth"] = bool(answers.get("after_birth"))
-    claim = ClaimModel(case_id=case_id, revision=(latest or 0) + 1, answers=_json_ready(kept), submitted_by=actor)
+    claim = ClaimModel(case_id=case_id, revision=(latest or 0) + 1, answers=json_ready(kept), submitted_by=actor)
     session.add(claim)
     session.flush()
     return claim
