@@ -204,6 +204,7 @@ def submit(session: Session, user: UserModel, token: str, answers: Mapping[str, 
     )
     session.flush()
     people.record_claim(session, case.id, answers, user.actor)
+    people.refresh_places(session, [case.woman_id, case.man_id])
     application.answers, application.status, application.case_id = stored(answers), applications.SUBMITTED, case.id
     return case
 
@@ -216,6 +217,7 @@ def correct(session: Session, user: UserModel, case: cases.CaseModel, answers: M
     if not any(task.role == CITIZEN for task in casework.open_tasks(session, case)):
         raise CaseworkError("该申请当前无需更正")
     check(session, user, case.case_type, answers, exclude=case)
+    named_before = [case.woman_id, case.man_id]
     for field, value in _case_fields(answers, _spouses(session, answers)).items():
         setattr(case, field, value)
     people.record_claim(session, case.id, answers, user.actor)
@@ -223,5 +225,8 @@ def correct(session: Session, user: UserModel, case: cases.CaseModel, answers: M
                                  .where(applications.ApplicationModel.case_id == case.id))
     if application is not None:
         application.answers = stored(answers)
-    return casework.resubmit(session, case, user, hukou_division=answers["woman"]["hukou_division"],
-                             residence_division=answers["woman"]["residence_division"], note=note)
+    resubmitted = casework.resubmit(session, case, user, hukou_division=answers["woman"]["hukou_division"],
+                                    residence_division=answers["woman"]["residence_division"], note=note)
+    # A correction may move the case or name another spouse: both the old and the new spouses' places change.
+    people.refresh_places(session, [*named_before, case.woman_id, case.man_id])
+    return resubmitted

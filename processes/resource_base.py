@@ -13,12 +13,11 @@ row (`pii_viewed`) naming the person and the fields, never the values. Masking h
 the web pages, the API and the exports cannot hand out more than this module does.
 
 Queries. A whole ID number or phone finds its person through the keyed hash, then the rule is checked for that
-person alone. A name prefix (or an export) reads the union of narrow range scans, each restricted by the key: persons
-by verified hukou division, by verified residence division, and the spouses of the cases by the case's divisions.
-One statement returns every match as (id, place, name); the total, the page and the counts by division are cut
-from it, and the page's persons are then read by id. So a page costs the same three statements (matches, persons,
-division names) however many rows it shows. On PostgreSQL the scans want the indexes listed in
-tests/benchmarks/people.py (PROPOSED_INDEXES), which turn each of them into an index-only scan.
+person alone. A name prefix (or an export) reads one index range of `person_place`, the divisions each person
+belongs to with their verified name (services.people keeps it), restricted by the key. One statement returns every
+match as (id, place, name); the total, the page and the counts by division are cut from it, and the page's persons
+are then read by id. So a page costs the same three statements (matches, persons, division names) however many rows
+it shows.
 """
 
 import unicodedata
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Subquery, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, String, Subquery, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import CST
@@ -49,7 +48,7 @@ from services.accounts import PHONE_PATTERN, UserModel
 from services.cases import CaseModel
 from services.codes import ETHNICITIES, MARITAL_STATUSES, SEXES
 from services.crypto import blind
-from services.people import ClaimModel, PersonChangeModel, PersonModel
+from services.people import ClaimModel, PersonChangeModel, PersonModel, PersonPlaceModel
 
 # Staff who serve the families see names; officials above them see counts and masked rows.
 NAME_ROLES = frozenset({VILLAGE_STAFF, TOWNSHIP_STAFF, SERVICE_HALL})
@@ -255,7 +254,7 @@ def _key(query: Query | None) -> ColumnElement[bool] | None:
         return PersonModel.phone_hash == blind(query.value)
     # A plain LIKE with the pattern computed here: with a constant prefix PostgreSQL can use an index built with
     # text_pattern_ops under any collation, and the answer is right whatever the collation is.
-    return PersonModel.name.like(_like_prefix(query.value), escape="/")
+    return PersonPlaceModel.name.like(_like_prefix(query.value), escape="/")
 
 
 # -- the visible persons --------------------------------------------------------------------------------------------
@@ -263,11 +262,6 @@ def _key(query: Query | None) -> ColumnElement[bool] | None:
 
 def _in_case_division(scope: str) -> ColumnElement[bool]:
     return or_(divisions.within(CaseModel.hukou_division, scope), divisions.within(CaseModel.residence_division, scope))
-
-
-def _outside(column, scope: str) -> ColumnElement[bool]:
-    """Return "the division in `column` is empty or not inside `scope`" (NOT alone would drop the empty ones)."""
-    return or_(column.is_(None), ~divisions.within(column, scope))
 
 
 def _one_by_one(scope: str, key: ColumnElement[bool]) -> Subquery:
@@ -290,40 +284,19 @@ def matched(scope: str, key: ColumnElement[bool] | None, *, selective: bool = Fa
     """Return (person_id, place, name) of every person visible from `scope` that satisfies `key`, one row each.
 
     A `selective` key (a whole ID number or phone) finds a handful of persons by its index, and each is checked
-    against the rule on its own. Otherwise (a name prefix, or everyone) six narrow arms, each a range on one indexed
-    division column: persons by verified hukou and by verified residence division (with `key` applied on the
-    spot), and the two spouses of the cases by the case's hukou and residence division, whose ids are then joined
-    to the persons once, where `key` applies. `place` is where the person belongs inside the scope, for the counts
-    by division: the verified hukou division, else the verified residence division, else a case's hukou or
-    residence division; each arm prefixes its place with its rank, so that min() over a person's arms picks the
-    best one on any database.
+    against the rule on its own. Otherwise (a name prefix on `PersonPlaceModel.name`, or everyone) one range of
+    `person_place`, the places each person belongs to (services.people.refresh_places), read from its
+    (division_code, name, person_id) index. `place` is where the person belongs inside the scope, for the counts by
+    division: the verified hukou division, else the verified residence division, else a case's hukou or residence
+    division; the rank prefixed to the division makes min() pick the best one on any database.
     """
     if selective and key is not None:
         return _one_by_one(scope, key)
-    person, claim_case = PersonModel, CaseModel
-    keyed = [key] if key is not None else []
-    # A residence arm leaves out what the hukou arm of the same table already found: fewer rows to join and group.
-    person_arms = [
-        select(person.id.label("person_id"), (literal("1", String) + person.hukou_division).label("place"),
-               person.name.label("name")).where(divisions.within(person.hukou_division, scope), *keyed),
-        select(person.id.label("person_id"), (literal("2", String) + person.residence_division).label("place"),
-               person.name.label("name")).where(divisions.within(person.residence_division, scope),
-                                                _outside(person.hukou_division, scope), *keyed),
-    ]
-    spouses = union_all(*(
-        select(spouse.label("person_id"), (literal(rank, String) + column).label("place"))
-        .where(*conditions, spouse.is_not(None))
-        for spouse in (claim_case.woman_id, claim_case.man_id)
-        for rank, column, conditions in (
-            ("3", claim_case.hukou_division, [divisions.within(claim_case.hukou_division, scope)]),
-            ("4", claim_case.residence_division, [divisions.within(claim_case.residence_division, scope),
-                                                  _outside(claim_case.hukou_division, scope)]))
-    )).subquery("spouses")
-    named = (select(spouses.c.person_id, spouses.c.place, person.name.label("name"))
-             .join(person, person.id == spouses.c.person_id).where(*keyed))
-    every = union_all(*person_arms, named).subquery("visible")
-    return (select(every.c.person_id, func.min(every.c.place).label("place"), func.min(every.c.name).label("name"))
-            .group_by(every.c.person_id).subquery("matched"))
+    place = PersonPlaceModel
+    conditions = [divisions.within(place.division_code, scope), *([key] if key is not None else [])]
+    return (select(place.person_id, func.min(cast(place.rank, String) + place.division_code).label("place"),
+                   func.min(place.name).label("name"))
+            .where(*conditions).group_by(place.person_id).subquery("matched"))
 
 
 def is_visible(session: Session, user: UserModel, person_id: int) -> bool:

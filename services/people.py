@@ -15,10 +15,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint, event, select
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    delete,
+    event,
+    insert,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
+from services.cases import CaseModel
 from services.crypto import EncryptedJSON, EncryptedString, blind
 
 SPOUSES = ("woman", "man")
@@ -81,6 +96,24 @@ class ClaimModel(Base):
     answers: Mapped[dict] = mapped_column(EncryptedJSON)
     submitted_by: Mapped[str] = mapped_column(String(100))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PersonPlaceModel(Base):
+    """Where staff find a person: each division the person belongs to, with the person's verified name.
+
+    Derived from the person's verified divisions and the cases naming them (`refresh_places`), and kept because a
+    name search over a county must read one index range here instead of joining every case of the county to the
+    persons. `rank` says why the person belongs there: 1 verified hukou, 2 verified residence, 3 a case's hukou
+    place, 4 a case's residence place (the lowest rank is where lists place the person).
+    """
+
+    __tablename__ = "person_place"
+    __table_args__ = (Index("ix_person_place_division_code_name", "division_code", "name", "person_id"),)
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    division_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(50))
 
 
 @event.listens_for(ClaimModel, "before_update")
@@ -217,6 +250,7 @@ def confirm_claim(session: Session, case_id: int, persons: Mapping[str, PersonMo
             changed += 1
         person.verified_at = now
     session.flush()
+    refresh_places(session, [person.id for person in persons.values() if person is not None])
     return changed
 
 
@@ -240,3 +274,37 @@ def persons_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, Pers
     if not wanted:
         return {}
     return {p.id: p for p in session.scalars(select(PersonModel).where(PersonModel.id.in_(wanted)))}
+
+
+def _place_rows(person_ids: Iterable[int] | None = None):
+    """Return the select of every (person_id, division_code, rank, name) a person belongs to, for some or all."""
+    person, case = PersonModel, CaseModel
+    only = (lambda column: [column.in_(list(person_ids))]) if person_ids is not None else (lambda _column: [])
+    arms = [select(person.id, person.hukou_division, literal(1), person.name)
+            .where(person.hukou_division.is_not(None), *only(person.id)),
+            select(person.id, person.residence_division, literal(2), person.name)
+            .where(person.residence_division.is_not(None), *only(person.id))]
+    for spouse in (case.woman_id, case.man_id):
+        for rank, column in ((3, case.hukou_division), (4, case.residence_division)):
+            arms.append(select(spouse, column, literal(rank), person.name)
+                        .join(person, person.id == spouse).where(*only(spouse)))
+    return union(*arms)
+
+
+PLACE_COLUMNS = ["person_id", "division_code", "rank", "name"]
+
+
+def refresh_places(session: Session, person_ids: Iterable[int]) -> None:
+    """Derive the places of these persons again (after a submission, a correction or a verification; flush only)."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return
+    session.flush()
+    session.execute(delete(PersonPlaceModel).where(PersonPlaceModel.person_id.in_(ids)))
+    session.execute(insert(PersonPlaceModel).from_select(PLACE_COLUMNS, _place_rows(ids)))
+
+
+def rebuild_places(session: Session) -> None:
+    """Derive every person's places from scratch (a bulk load, or a check that nothing drifted; flush only)."""
+    session.execute(delete(PersonPlaceModel))
+    session.execute(insert(PersonPlaceModel).from_select(PLACE_COLUMNS, _place_rows()))

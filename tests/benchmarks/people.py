@@ -16,9 +16,8 @@ Search. processes.resource_base.search for a county official (counts by division
 and a village clerk of the busiest county: by whole ID number and by whole phone (a different person every call),
 and by a name prefix (the commonest surname alone, and the commonest two-character start). p50/p95 in milliseconds
 per call, which is every statement a request makes (the matches, the page's persons, the division names, and the
-user row the request loads). Three rounds: the schema as migrated; with PROPOSED_INDEXES (created here, dropped
-again at the start of the next run), with EXPLAIN ANALYZE of the county's name search; and the statement a
-denormalised person_place table (division, name, person) would need, built here from the same data.
+user row the request loads), with EXPLAIN ANALYZE of the county's name search. A name prefix reads one index range
+of person_place (services.people), which the fill derives with services.people.rebuild_places (timed).
 
 Sealing per task. A village verification (processes.casework.decide on a real case submitted through
 processes.applying) is timed end to end on the same database, with every seal, open and blind index counted and
@@ -59,15 +58,6 @@ PASSWORD = "Bench@2026"
 # The commonest surnames cover a large share of people (王, 李, 张 about 7% each); the rest trail off.
 SURNAME_WEIGHTS = [1 / (rank + 1) ** 0.5 for rank in range(len(SURNAMES))]
 DECISIONS = 30  # village verifications timed for the sealing figures
-# Indexes the resource base wants on PostgreSQL (none is in the migrations yet): every arm of the search becomes an
-# index-only scan, and a name prefix can be looked up under any collation (text_pattern_ops).
-PROPOSED_INDEXES = (
-    ("ix_person_hukou_name", "person (hukou_division, name, id)"),
-    ("ix_person_residence_name", "person (residence_division, name, id) INCLUDE (hukou_division)"),
-    ("ix_person_name_prefix", "person (name text_pattern_ops, id)"),
-    ("ix_birth_case_hukou_spouses", "birth_case (hukou_division) INCLUDE (woman_id, man_id)"),
-    ("ix_birth_case_residence_spouses", "birth_case (residence_division) INCLUDE (hukou_division, woman_id, man_id)"),
-)
 
 
 def _read_villages() -> list[dict]:
@@ -200,12 +190,19 @@ def fill(session: Session, persons: int) -> None:
     generated = time.perf_counter() - started
     filler.copy_into(session)
     copied = time.perf_counter() - started - generated
+    from services import people
+
+    people.rebuild_places(session)
+    session.commit()
+    placed = time.perf_counter() - started - generated - copied
     # VACUUM (outside a transaction) sets the visibility map, so index-only scans need no heap visits.
     with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("VACUUM ANALYZE person")
         connection.exec_driver_sql("VACUUM ANALYZE birth_case")
+        connection.exec_driver_sql("VACUUM ANALYZE person_place")
     print(f"filled {len(filler.persons):,} persons and {len(filler.cases):,} cases over {len(villages):,} villages "
-          f"of {COUNTIES} counties: generated and sealed in {generated:.0f} s, copied in {copied:.0f} s")
+          f"of {COUNTIES} counties: generated and sealed in {generated:.0f} s, copied in {copied:.0f} s, "
+          f"person_place derived in {placed:.0f} s")
 
 
 def _percentile(ordered: list[float], share: float) -> float:
@@ -263,16 +260,6 @@ def _surnames(session: Session, scope: str) -> tuple[str, str]:
     return commonest(1), commonest(2)
 
 
-def set_proposed_indexes(session: Session, present: bool) -> None:
-    """Create (or drop) the indexes proposed for the resource base, then VACUUM ANALYZE both tables."""
-    with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for name, definition in PROPOSED_INDEXES:
-            connection.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}" if present
-                                       else f"DROP INDEX IF EXISTS {name}")
-        connection.exec_driver_sql("VACUUM ANALYZE person")
-        connection.exec_driver_sql("VACUUM ANALYZE birth_case")
-
-
 def measure_search(session: Session, repetitions: int, heading: str, explain: bool) -> bool:
     """Time the searches; print p50/p95 per scenario; return whether every p95 met the target."""
     from processes import resource_base
@@ -313,40 +300,6 @@ def measure_search(session: Session, repetitions: int, heading: str, explain: bo
     if explain:
         _explain(session, users["county"], _surnames(session, scopes["county"])[0])
     return met
-
-
-def what_if_place_table(session: Session, repetitions: int) -> None:
-    """Time the county name searches against a denormalised (division, name, person) table, as proposed.
-
-    The table is built here from the same union the search runs (bench_person_place, benchmark only): one row per
-    person and division the person is visible from, with the verified name. A county's search is then one range scan.
-    """
-    county = _staff(session)["county"].division_code
-    with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("DROP TABLE IF EXISTS bench_person_place")
-        connection.exec_driver_sql(
-            "CREATE TABLE bench_person_place AS SELECT DISTINCT p.person_id, p.division_code, person.name FROM ("
-            "SELECT id AS person_id, hukou_division AS division_code FROM person "
-            "UNION ALL SELECT id, residence_division FROM person "
-            "UNION ALL SELECT woman_id, hukou_division FROM birth_case "
-            "UNION ALL SELECT woman_id, residence_division FROM birth_case "
-            "UNION ALL SELECT man_id, hukou_division FROM birth_case "
-            "UNION ALL SELECT man_id, residence_division FROM birth_case) p JOIN person ON person.id = p.person_id "
-            "WHERE p.division_code IS NOT NULL")
-        connection.exec_driver_sql("CREATE INDEX ON bench_person_place (division_code, name, person_id)")
-        connection.exec_driver_sql("VACUUM ANALYZE bench_person_place")
-    upper = county[:-1] + str(int(county[-1]) + 1)
-    print(f"\n== what if: a person_place table (division_code, name, person_id), county {county} ==")
-    for prefix in _surnames(session, county):
-        statement = text("SELECT person_id, min(division_code), min(name) FROM bench_person_place "
-                         "WHERE division_code >= :low AND division_code < :high AND name LIKE :prefix "
-                         "GROUP BY person_id")
-        parameters = {"low": county, "high": upper, "prefix": prefix + "%"}
-        timings = _timed(session, [lambda s=statement, p=parameters: session.execute(s, p).all()] * repetitions)
-        found = len(session.execute(statement, parameters).all())
-        print(f"{'county name prefix ' + prefix:<44} {statistics.median(timings):7.2f}ms "
-              f"{_percentile(timings, 0.95):7.2f}ms  {found:8d}  (the statement alone)")
-    session.rollback()
 
 
 def _explain(session: Session, user, surname: str) -> None:
@@ -487,11 +440,7 @@ def main() -> None:
             reset_schema(PG_URL)
             upgrade(PG_URL)
             fill(session, persons)
-        set_proposed_indexes(session, present=False)
-        measure_search(session, min(repetitions, 40), "the schema as migrated", explain=False)
-        set_proposed_indexes(session, present=True)
-        met = measure_search(session, repetitions, "with the proposed indexes", explain=True)
-        what_if_place_table(session, repetitions)
+        met = measure_search(session, repetitions, "the schema as migrated", explain=True)
         measure_sealing(session)
         session.rollback()
         db.session.remove()

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from processes import applying, casework
 from processes.applying import ApplicationRefused
@@ -135,6 +136,8 @@ ACTIONS = st.lists(st.one_of(
     st.tuples(st.just("correct"), st.integers(0, 7), st.integers(0, 9)),
 ), min_size=1, max_size=8)
 _examples = itertools.count()
+PLACE = (persons.PersonPlaceModel.person_id, persons.PersonPlaceModel.division_code, persons.PersonPlaceModel.rank,
+         persons.PersonPlaceModel.name)
 
 
 def _number(day: int, sex: str) -> str:
@@ -156,6 +159,14 @@ def _offered(prefilled: dict) -> set:
 
 def _submitted(given: dict) -> set:
     return {(side, field, str(value)) for side in persons.SPOUSES for field, value in given[side].items()}
+
+
+def _assert_places_are_derived(session) -> None:
+    stored = set(session.execute(select(*PLACE)).all())
+    rebuilt = session.begin_nested()
+    persons.rebuild_places(session)
+    assert set(session.execute(select(*PLACE)).all()) == stored, "the places kept are the places derived"
+    rebuilt.rollback()
 
 
 def _registration(user) -> set:
@@ -221,6 +232,7 @@ def test_no_account_receives_what_it_did_not_submit_and_records_fold_their_confi
         forget(session)
         for user in citizens:
             assert _offered(applying.prefill(session, user)) <= own[user.id] | _registration(user)
+        _assert_places_are_derived(session)
         for number in women + men:
             person = persons.find_person(session, number)
             expected = fold.get(number, dict.fromkeys(persons.PERSON_FIELDS))

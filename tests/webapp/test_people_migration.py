@@ -142,6 +142,11 @@ def test_the_migration_keeps_every_case_and_seals_every_number(old_database, app
             assert man.verified_at is not None
             changes = people.history(session, man.id)
             assert {(c.field, c.actor, c.case_id) for c in changes} >= {("phone", "user:2", 1)}
+            places = {(row.division_code, row.rank, row.name) for row in session.query(people.PersonPlaceModel)
+                      .filter(people.PersonPlaceModel.person_id == man.id)}
+            verified_residence = answers()["man"]["residence_division"]
+            assert places == {("110101001001", 1, "刘强"), (verified_residence, 2, "刘强"),
+                              ("110101001001", 3, "刘强"), ("110101002001", 4, "刘强")}
             assert accounts.find_by_phone(session, CITIZEN_PHONE).name == "张丽"
             assert accounts.holder_of_id_number(session, WOMAN_ID).id == 1
     finally:

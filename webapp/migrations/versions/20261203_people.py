@@ -4,7 +4,7 @@
   it has none); `case_child` goes, its rows living on in the claims.
 - `person` keeps only the identity its number encodes plus what verifications confirmed: the details are rebuilt by
   replaying, in order, every verification that confirmed a case (情况属实, 现场确认), each change kept in
-  `person_change`.
+  `person_change`; `person_place` lists where staff find each person.
 - ID numbers, phones and certificate numbers are sealed with the configured data key (the app configures the keys
   before it migrates), with keyed hashes to find them; SMS texts keep no code and emails no recovery link.
 
@@ -71,6 +71,19 @@ def _schema() -> None:
     with op.batch_alter_table("person_change") as batch_op:
         batch_op.create_index(batch_op.f("ix_person_change_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_person_change_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
+        "person_place",
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("division_code", sa.String(length=12), nullable=False),
+        sa.Column("rank", sa.SmallInteger(), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=True),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"], name=op.f("fk_person_place_person_id_person")),
+        sa.PrimaryKeyConstraint("person_id", "division_code", "rank", name=op.f("pk_person_place")),
+    )
+    with op.batch_alter_table("person_place") as batch_op:
+        batch_op.create_index("ix_person_place_division_code_name", ["division_code", "name", "person_id"],
+                              unique=False)
 
     with op.batch_alter_table("user_account") as batch_op:
         batch_op.drop_constraint("uq_user_account_phone", type_="unique")
@@ -230,6 +243,18 @@ def _replay_confirmations(bind, claims: dict) -> None:
              "employer_phone": _seal(fields["employer_phone"]), "p": person_id})
 
 
+# Where staff find each person (services.people.refresh_places, written here once for every person).
+PLACES = """
+INSERT INTO person_place (person_id, division_code, rank, name)
+SELECT id, hukou_division, 1, name FROM person WHERE hukou_division IS NOT NULL
+UNION SELECT id, residence_division, 2, name FROM person WHERE residence_division IS NOT NULL
+UNION SELECT c.woman_id, c.hukou_division, 3, p.name FROM birth_case c JOIN person p ON p.id = c.woman_id
+UNION SELECT c.man_id, c.hukou_division, 3, p.name FROM birth_case c JOIN person p ON p.id = c.man_id
+UNION SELECT c.woman_id, c.residence_division, 4, p.name FROM birth_case c JOIN person p ON p.id = c.woman_id
+UNION SELECT c.man_id, c.residence_division, 4, p.name FROM birth_case c JOIN person p ON p.id = c.man_id
+"""
+
+
 def _data() -> None:
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT count(*) FROM user_account")).scalar() == 0:
@@ -237,6 +262,7 @@ def _data() -> None:
     now = datetime.now(UTC)
     claims = _claims(bind)
     _replay_confirmations(bind, claims)
+    bind.execute(sa.text(PLACES))
     _seal_rows(bind, "person", "id", {"id_number_hash": ("id_number", _blind), "id_number": ("id_number", _seal),
                                       "created_at": ("id", lambda _ident: now)})
     _seal_rows(bind, "user_account", "id", {"phone_hash": ("phone", _blind), "phone": ("phone", _seal),
