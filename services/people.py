@@ -108,7 +108,14 @@ class PersonPlaceModel(Base):
     """
 
     __tablename__ = "person_place"
-    __table_args__ = (Index("ix_person_place_division_code_name", "division_code", "name", "person_id"),)
+    # Both covering, so a search is answered from an index alone: a division's range filtered by name, or (for a
+    # name of two characters or more, which few people share) a name's range filtered by division. text_pattern_ops
+    # lets a LIKE prefix use the second under any collation.
+    __table_args__ = (
+        Index("ix_person_place_division_code_name", "division_code", "name", "person_id", "rank"),
+        Index("ix_person_place_name", "name", "division_code", "person_id", "rank",
+              postgresql_ops={"name": "text_pattern_ops"}),
+    )
 
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
     division_code: Mapped[str] = mapped_column(String(12), primary_key=True)

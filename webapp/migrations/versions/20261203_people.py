@@ -82,8 +82,10 @@ def _schema() -> None:
         sa.PrimaryKeyConstraint("person_id", "division_code", "rank", name=op.f("pk_person_place")),
     )
     with op.batch_alter_table("person_place") as batch_op:
-        batch_op.create_index("ix_person_place_division_code_name", ["division_code", "name", "person_id"],
+        batch_op.create_index("ix_person_place_division_code_name", ["division_code", "name", "person_id", "rank"],
                               unique=False)
+        batch_op.create_index("ix_person_place_name", ["name", "division_code", "person_id", "rank"], unique=False,
+                              postgresql_ops={"name": "text_pattern_ops"})
 
     with op.batch_alter_table("user_account") as batch_op:
         batch_op.drop_constraint("uq_user_account_phone", type_="unique")
