@@ -57,6 +57,7 @@ READERS = NAME_ROLES | AGGREGATE_ROLES
 # Who may take a list with whole ID numbers and phones away (they verify these families in person).
 FULL_NUMBER_EXPORTERS = frozenset({VILLAGE_STAFF, TOWNSHIP_STAFF})
 
+COUNTY_CODE_LENGTH = 6
 MAX_QUERY_LENGTH = 50  # the name column's length; longer input is no name and no number
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -293,7 +294,11 @@ def matched(scope: str, key: ColumnElement[bool] | None, *, selective: bool = Fa
     if selective and key is not None:
         return _one_by_one(scope, key)
     place = PersonPlaceModel
-    conditions = [divisions.within(place.division_code, scope), *([key] if key is not None else [])]
+    # A county is one value of county_code: with the name that makes one index range, where a range of division
+    # codes would read the whole county and filter it.
+    where = place.county_code == scope if len(scope) == COUNTY_CODE_LENGTH else divisions.within(place.division_code,
+                                                                                                  scope)
+    conditions = [where, *([key] if key is not None else [])]
     return (select(place.person_id, func.min(cast(place.rank, String) + place.division_code).label("place"),
                    func.min(place.name).label("name"))
             .where(*conditions).group_by(place.person_id).subquery("matched"))

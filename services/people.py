@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     event,
+    func,
     insert,
     literal,
     select,
@@ -108,11 +109,14 @@ class PersonPlaceModel(Base):
     """
 
     __tablename__ = "person_place"
-    # Both covering, so a search is answered from an index alone: a division's range filtered by name, or (for a
-    # name of two characters or more, which few people share) a name's range filtered by division. text_pattern_ops
-    # lets a LIKE prefix use the second under any collation.
+    # All covering, so a search is answered from an index alone: a division's range filtered by name; a county's
+    # names as one range (a county holds tens of thousands of people, so its whole range would be read for a common
+    # surname); or, for a name few people share, the name's range filtered by division. text_pattern_ops lets a
+    # LIKE prefix use an index under any collation.
     __table_args__ = (
         Index("ix_person_place_division_code_name", "division_code", "name", "person_id", "rank"),
+        Index("ix_person_place_county_code_name", "county_code", "name", "person_id", "rank", "division_code",
+              postgresql_ops={"name": "text_pattern_ops"}),
         Index("ix_person_place_name", "name", "division_code", "person_id", "rank",
               postgresql_ops={"name": "text_pattern_ops"}),
     )
@@ -120,6 +124,7 @@ class PersonPlaceModel(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
     division_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(6))  # the division's first six digits
     name: Mapped[str | None] = mapped_column(String(50))
 
 
@@ -284,21 +289,22 @@ def persons_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, Pers
 
 
 def _place_rows(person_ids: Iterable[int] | None = None):
-    """Return the select of every (person_id, division_code, rank, name) a person belongs to, for some or all."""
+    """Return the select of every place (PLACE_COLUMNS) a person belongs to, for some persons or all."""
     person, case = PersonModel, CaseModel
     only = (lambda column: [column.in_(list(person_ids))]) if person_ids is not None else (lambda _column: [])
-    arms = [select(person.id, person.hukou_division, literal(1), person.name)
+    arms = [select(person.id, person.hukou_division, literal(1), person.name, func.substr(person.hukou_division, 1, 6))
             .where(person.hukou_division.is_not(None), *only(person.id)),
-            select(person.id, person.residence_division, literal(2), person.name)
+            select(person.id, person.residence_division, literal(2), person.name,
+                   func.substr(person.residence_division, 1, 6))
             .where(person.residence_division.is_not(None), *only(person.id))]
     for spouse in (case.woman_id, case.man_id):
         for rank, column in ((3, case.hukou_division), (4, case.residence_division)):
-            arms.append(select(spouse, column, literal(rank), person.name)
+            arms.append(select(spouse, column, literal(rank), person.name, func.substr(column, 1, 6))
                         .join(person, person.id == spouse).where(*only(spouse)))
     return union(*arms)
 
 
-PLACE_COLUMNS = ["person_id", "division_code", "rank", "name"]
+PLACE_COLUMNS = ["person_id", "division_code", "rank", "name", "county_code"]
 
 
 def refresh_places(session: Session, person_ids: Iterable[int]) -> None:

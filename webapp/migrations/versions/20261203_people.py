@@ -78,6 +78,7 @@ def _schema() -> None:
         sa.Column("division_code", sa.String(length=12), nullable=False),
         sa.Column("rank", sa.SmallInteger(), nullable=False),
         sa.Column("name", sa.String(length=50), nullable=True),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
         sa.ForeignKeyConstraint(["person_id"], ["person.id"], name=op.f("fk_person_place_person_id_person")),
         sa.PrimaryKeyConstraint("person_id", "division_code", "rank", name=op.f("pk_person_place")),
     )
@@ -85,6 +86,9 @@ def _schema() -> None:
         batch_op.create_index("ix_person_place_division_code_name", ["division_code", "name", "person_id", "rank"],
                               unique=False)
         batch_op.create_index("ix_person_place_name", ["name", "division_code", "person_id", "rank"], unique=False,
+                              postgresql_ops={"name": "text_pattern_ops"})
+        batch_op.create_index("ix_person_place_county_code_name",
+                              ["county_code", "name", "person_id", "rank", "division_code"], unique=False,
                               postgresql_ops={"name": "text_pattern_ops"})
 
     with op.batch_alter_table("user_account") as batch_op:
@@ -247,13 +251,18 @@ def _replay_confirmations(bind, claims: dict) -> None:
 
 # Where staff find each person (services.people.refresh_places, written here once for every person).
 PLACES = """
-INSERT INTO person_place (person_id, division_code, rank, name)
-SELECT id, hukou_division, 1, name FROM person WHERE hukou_division IS NOT NULL
-UNION SELECT id, residence_division, 2, name FROM person WHERE residence_division IS NOT NULL
-UNION SELECT c.woman_id, c.hukou_division, 3, p.name FROM birth_case c JOIN person p ON p.id = c.woman_id
-UNION SELECT c.man_id, c.hukou_division, 3, p.name FROM birth_case c JOIN person p ON p.id = c.man_id
-UNION SELECT c.woman_id, c.residence_division, 4, p.name FROM birth_case c JOIN person p ON p.id = c.woman_id
-UNION SELECT c.man_id, c.residence_division, 4, p.name FROM birth_case c JOIN person p ON p.id = c.man_id
+INSERT INTO person_place (person_id, division_code, rank, name, county_code)
+SELECT id, hukou_division, 1, name, substr(hukou_division, 1, 6) FROM person WHERE hukou_division IS NOT NULL
+UNION SELECT id, residence_division, 2, name, substr(residence_division, 1, 6) FROM person
+      WHERE residence_division IS NOT NULL
+UNION SELECT c.woman_id, c.hukou_division, 3, p.name, substr(c.hukou_division, 1, 6)
+      FROM birth_case c JOIN person p ON p.id = c.woman_id
+UNION SELECT c.man_id, c.hukou_division, 3, p.name, substr(c.hukou_division, 1, 6)
+      FROM birth_case c JOIN person p ON p.id = c.man_id
+UNION SELECT c.woman_id, c.residence_division, 4, p.name, substr(c.residence_division, 1, 6)
+      FROM birth_case c JOIN person p ON p.id = c.woman_id
+UNION SELECT c.man_id, c.residence_division, 4, p.name, substr(c.residence_division, 1, 6)
+      FROM birth_case c JOIN person p ON p.id = c.man_id
 """
 
 
