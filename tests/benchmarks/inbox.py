@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tests.support import reset_schema
+from tests.support import configure_benchmark_keys, reset_schema
 
 REPO = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_bench")
@@ -62,6 +62,19 @@ def _villages() -> list[str]:
 
 def _name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def copy_rows(connection, columns: dict[str, tuple[str, ...]], rows: dict[str, list]) -> None:
+    """COPY `rows[table]` into each table of `columns` on a psycopg connection, and move its id sequence past them."""
+    with connection.cursor() as cursor:
+        for table, names in columns.items():
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
+            with cursor.copy(statement) as copy:
+                for row in rows[table]:
+                    copy.write_row(row)
+            cursor.execute(sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), max(id)) FROM {}")
+                           .format(sql.Identifier(table)), (table,))
 
 
 class Filler:
@@ -153,15 +166,7 @@ class Filler:
         rows = {"process_instance": self.instances, "birth_case": self.cases, "human_task": self.tasks}
         raw = engine.raw_connection()
         try:
-            with raw.driver_connection.cursor() as cursor:
-                for table, names in columns.items():
-                    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
-                    with cursor.copy(statement) as copy:
-                        for row in rows[table]:
-                            copy.write_row(row)
-                    cursor.execute(sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), max(id)) FROM {}")
-                                   .format(sql.Identifier(table)), (table,))
+            copy_rows(raw.driver_connection, columns, rows)
             raw.commit()
         finally:
             raw.close()
@@ -174,6 +179,7 @@ def fill(url: str) -> dict:
     from services import accounts
     from webapp.migrations import upgrade
 
+    configure_benchmark_keys()
     rng = random.Random(SEED)
     reset_schema(url)
     upgrade(url)

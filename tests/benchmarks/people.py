@@ -39,11 +39,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from psycopg import sql
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
-from tests.benchmarks.inbox import GIVEN, SURNAMES
+from tests.benchmarks.inbox import GIVEN, SURNAMES, copy_rows
 from tests.support import reset_schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,16 +138,7 @@ class Filler:
                            "status_changed_at", "parity", "woman_id", "man_id"),
         }
         rows = {"person": self.persons, "birth_case": self.cases}
-        raw = session.connection().connection.driver_connection
-        with raw.cursor() as cursor:
-            for table, names in columns.items():
-                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
-                with cursor.copy(statement) as copy:
-                    for row in rows[table]:
-                        copy.write_row(row)
-                cursor.execute(sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), max(id)) FROM {}")
-                               .format(sql.Identifier(table)), (table,))
+        copy_rows(session.connection().connection.driver_connection, columns, rows)
         session.commit()
 
 
