@@ -31,3 +31,10 @@ class MigrationBlocked(TaskConflict):
 
 class SandboxViolation(EngineError):
     """A diagram expression tried something the sandbox forbids."""
+
+
+class BudgetExceeded(SandboxViolation):
+    """A diagram expression, or one advance of a case, used more time, memory or steps than it is allowed.
+
+    The message is Chinese and names the element, fit for an incident, a validation report or a dry-run path.
+    """
