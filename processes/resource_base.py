@@ -14,20 +14,19 @@ the web pages, the API and the exports cannot hand out more than this module doe
 
 Queries. A whole ID number or phone finds its person through the keyed hash, then the rule is checked for that
 person alone. A name prefix (or an export) reads one index range of `person_place`, the divisions each person
-belongs to with their verified name (services.people keeps it), restricted by the key. One statement returns every
-match as (id, place, name); the total, the page and the counts by division are cut from it, and the page's persons
-are then read by id. So a page costs the same three statements (matches, persons, division names) however many rows
-it shows.
+belongs to with their verified name (services.people keeps it), restricted by the key. The database sorts the
+matches and returns one page with the total; for officials it also counts them by division; the page's persons are
+then read by id. So a page costs the same few statements however many persons match: a surname shared by
+thousands in a county is never carried into Python.
 """
 
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Subquery, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, String, Subquery, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import CST
@@ -312,16 +311,31 @@ def is_visible(session: Session, user: UserModel, person_id: int) -> bool:
     return bool(session.scalar(select(func.count()).select_from(found)))
 
 
-def _matches(session: Session, scope: str, query: Query | None) -> list[tuple[int, str, str | None]]:
-    """Return (person_id, place, name) of every match, in the order lists show them: by name, unnamed last.
-
-    One statement reads them all (small tuples, no sealed column): the total, the page and the counts by division
-    all come from it, so the union runs once per request however the result is cut.
-    """
+def _found(scope: str, query: Query | None) -> Subquery:
+    """Return the matches of `query` visible from `scope` as (person_id, place, name), one row each."""
     selective = query is not None and query.kind in {"id_number", "phone"}
-    rows = session.execute(select(matched(scope, _key(query), selective=selective))).all()
-    return sorted(((row.person_id, row.place[1:], row.name) for row in rows),
-                  key=lambda row: (row[2] is None, row[2] or "", row[0]))
+    return matched(scope, _key(query), selective=selective)
+
+
+def _listed(found: Subquery) -> Select:
+    """Return (person_id, place) of the matches in the order lists show them: by name, unnamed last, then by id.
+
+    The database sorts and cuts the page: a surname shared by thousands is never carried into Python.
+    """
+    return (select(found.c.person_id, func.substr(found.c.place, 2).label("place"))
+            .order_by(found.c.name.is_(None), found.c.name, found.c.person_id))
+
+
+def _total(session: Session, found: Subquery) -> int:
+    return session.scalar(select(func.count()).select_from(found)) or 0
+
+
+def _page(session: Session, found: Subquery, page: int, page_size: int) -> tuple[list[tuple[int, str]], int]:
+    """Return one page of matches and the number of matches (one statement unless the page lies past the end)."""
+    rows = session.execute(_listed(found).add_columns(func.count().over().label("total"))
+                           .limit(page_size).offset((page - 1) * page_size)).all()
+    total = rows[0].total if rows else _total(session, found) if page > 1 else 0
+    return [(row.person_id, row.place) for row in rows], total
 
 
 def _persons(session: Session, ids: Sequence[int]) -> dict[int, PersonModel]:
@@ -396,18 +410,19 @@ def _count_levels(scope: str) -> list[int]:
     return [length for length in (4, 6, 9, 12) if length > len(scope)][:2]
 
 
-def _counts(every: Sequence[tuple[int, str, str | None]], scope: str) -> list[PlaceCount]:
-    """Return the matches counted by the two levels of divisions under `scope`."""
+def _counts(session: Session, found: Subquery, scope: str) -> list[PlaceCount]:
+    """Return the matches counted by the two levels of divisions under `scope`, grouped by the database."""
     levels = _count_levels(scope)
     if not levels:
         return []
-    tally = Counter(tuple(place[:length] for length in levels) for _person_id, place, _name in every)
+    # place is the rank digit followed by the division code.
+    codes = [func.substr(found.c.place, 2, length) for length in levels]
     upper: dict[str, PlaceCount] = {}
-    for codes, count in sorted(tally.items()):
-        top = upper.setdefault(codes[0], PlaceCount(codes[0], 0))
+    for *parts, count in session.execute(select(*codes, func.count()).group_by(*codes).order_by(*codes)):
+        top = upper.setdefault(parts[0], PlaceCount(parts[0], 0))
         top.count += count
-        if len(codes) > 1:
-            top.parts.append(PlaceCount(codes[1], count))
+        if len(parts) > 1:
+            top.parts.append(PlaceCount(parts[1], count))
     return list(upper.values())
 
 
@@ -424,15 +439,15 @@ def search(session: Session, user: UserModel, text: str | None, *, division: str
     scope = scope_of(user, division)
     query = parse_query(text)
     _page_bounds(page, page_size)
-    every = _matches(session, scope, query)
-    shown = every[(page - 1) * page_size:page * page_size]
-    persons = _persons(session, [person_id for person_id, _place, _name in shown])
+    found = _found(scope, query)
+    shown, total = _page(session, found, page, page_size)
+    persons = _persons(session, [person_id for person_id, _place in shown])
     disclose = Disclosure(names=sees_names(user), numbers=False)
-    rows = [_row(persons[person_id], place, disclose) for person_id, place, _name in shown]
-    counts = None if disclose.names else _counts(every, scope)
+    rows = [_row(persons[person_id], place, disclose) for person_id, place in shown]
+    counts = None if disclose.names else _counts(session, found, scope)
     codes = {code for row in rows for code in (row.hukou_division, row.residence_division, row.place)}
     codes |= {c.code for top in counts or [] for c in (top, *top.parts)}
-    return SearchResult(query=query, scope=scope, rows=rows, total=len(every), page=page, page_size=page_size,
+    return SearchResult(query=query, scope=scope, rows=rows, total=total, page=page, page_size=page_size,
                         names_visible=disclose.names, counts=counts,
                         names=divisions.full_names(session, codes, near=user.division_code))
 
@@ -642,16 +657,17 @@ def export(session: Session, user: UserModel, *, name: str | None = None, divisi
         query = parse_query(name)
         if query.kind != "name":
             raise ResourceBaseError("导出只能按姓名筛选；查找某一人员请使用查询")
-    every = _matches(session, scope, query)
+    found = _found(scope, query)
     names = divisions.full_names(session, [scope])
     title = f"信息资源库 {names.get(scope, scope)}" + (f" 姓名以「{query.value}」开头" if query else "")
     if sees_names(user):
-        total = len(every)
+        total = _total(session, found)
         if total > EXPORT_MAX_ROWS:
             raise ResourceBaseError(f"共 {total} 人，超过单次导出上限 {EXPORT_MAX_ROWS} 人，请按区划或姓名缩小范围")
         disclose = Disclosure(names=True, numbers=full_numbers)
-        found = _persons(session, [person_id for person_id, _place, _name in every])
-        persons = [found[person_id] for person_id, _place, _name in every]
+        listed = [person_id for person_id, _place in session.execute(_listed(found))]
+        by_id = _persons(session, listed)
+        persons = [by_id[person_id] for person_id in listed]
         places = divisions.full_names(session, {p.hukou_division for p in persons} | {p.residence_division
                                                                                       for p in persons})
         rows = [[p.name or "", disclose.value("id_number", p.id_number), SEXES.get(p.sex, p.sex),
@@ -665,7 +681,7 @@ def export(session: Session, user: UserModel, *, name: str | None = None, divisi
         table = ExportTable(title, PERSON_COLUMNS, rows, scope, aggregate=False, full_numbers=full_numbers)
         persons_counted = total
     else:
-        counts = _counts(every, scope)
+        counts = _counts(session, found, scope)
         places = divisions.full_names(session, {c.code for top in counts for c in (top, *top.parts)},
                                       near=user.division_code)
         rows = []
