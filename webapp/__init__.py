@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from processes.background import perform_outbox
 from services import crypto, identity_check, mail, notifications
 from services.db import InlineDispatcher, db
+from webapp import security_headers
 from webapp.config import check, from_environment
 
 # What a person sees for each HTTP error; the status code stays the standard one.
@@ -55,6 +56,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
 
     _add_request_edge(app)
     _add_error_pages(app)
+    security_headers.register(app)
 
     from webapp.extensions import csrf, login_manager
     from webapp.filters import register_filters
@@ -104,14 +106,6 @@ def _add_request_edge(app: Flask) -> None:
                 db.session.commit()
             else:
                 db.session.rollback()
-        return response
-
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        # No page of this site belongs in someone else's frame (clickjacking the sign-in or a decision button).
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.teardown_request
