@@ -1,134 +1,133 @@
 """Draw a BPMN diagram as SVG from its DI (the layout the modeler saved), on the server, with no browser library.
 
-States mark elements for the viewer: `completed`, `active` (waiting for someone) and `failed`; the CSS is embedded,
-so the SVG can be inlined in a page or served on its own.
+Diagrams are untrusted (uploaded, possibly from another modeler), so the SVG is built with lxml, which escapes every
+id, name and text for its context, and carries no `<style>` and no `style=`: only presentation attributes, so it
+works under a strict Content-Security-Policy. States mark elements for the viewer: `completed`, `active` (waiting
+for someone) and `failed` repaint the element's outline.
+
+Stacking order, bottom to top: pools and lanes; activities, events, gateways and data, containers before what they
+contain and boundary events last; connections; groups and text annotations (no fill); external labels.
 """
 
 from collections.abc import Mapping
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from engine.drawing import shapes as draw
+from engine.drawing.canvas import FONT_FAMILY, Canvas
+from engine.drawing.model import CONTAINERS, Edge, Shape, depth, local, read
+from engine.drawing.text import FONT_SIZE, LINE_HEIGHT, wrap
 from engine.xmlsafe import parse_untrusted_xml
 
-NS = {
-    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
-    "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
-    "dc": "http://www.omg.org/spec/DD/20100524/DC",
-    "di": "http://www.omg.org/spec/DD/20100524/DI",
-}
-STYLE = """
-.bpmn text { font-family: "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; font-size: 12px;
-  fill: #222; }
-.bpmn .pool, .bpmn .lane { fill: none; stroke: #888; stroke-width: 1; }
-.bpmn .task { fill: #fff; stroke: #333; stroke-width: 1.5; }
-.bpmn .event { fill: #fff; stroke: #333; stroke-width: 1.5; }
-.bpmn .event.end { stroke-width: 4; }
-.bpmn .event.boundary { stroke-dasharray: 4 2; }
-.bpmn .gateway { fill: #fff; stroke: #333; stroke-width: 1.5; }
-.bpmn .flow { fill: none; stroke: #555; stroke-width: 1.2; marker-end: url(#arrow); }
-.bpmn .completed .task, .bpmn .completed .event, .bpmn .completed .gateway { fill: #e8f5e9; stroke: #2e7d32; }
-.bpmn .active .task, .bpmn .active .event, .bpmn .active .gateway { fill: #fff8e1; stroke: #e65100; stroke-width: 3; }
-.bpmn .failed .task, .bpmn .failed .event, .bpmn .failed .gateway { fill: #ffebee; stroke: #c62828; stroke-width: 3; }
-"""
-TASK_TAGS = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "sendTask",
-             "receiveTask", "subProcess", "callActivity"}
-GATEWAY_MARKERS = {"exclusiveGateway": "×", "parallelGateway": "+", "inclusiveGateway": "○", "eventBasedGateway": "◇"}
+
+def _element_group(canvas: Canvas, layer: etree._Element, element: etree._Element, state: str) -> etree._Element:
+    """Open the group of one element: its state, its id (escaped by lxml), a tooltip and its documentation."""
+    element_id = element.get("id") or ""
+    name = element.get("name") or ""
+    g = canvas.add(layer, "g", {"class": state, "data-element": element_id})
+    canvas.add(g, "title", text=name if name.strip() else element_id)
+    documentation = draw.text_of(element, "bpmn:documentation")
+    if documentation.strip():
+        canvas.add(g, "desc", text=documentation)
+    return g
 
 
-def _bounds(shape: etree._Element) -> tuple[float, float, float, float] | None:
-    found = shape.find("dc:Bounds", NS)
-    if found is None:
-        return None
-    return tuple(float(found.get(k, 0)) for k in ("x", "y", "width", "height"))
+def _expanded(shapes: list[Shape]) -> set[str]:
+    """Return the ids of sub-processes drawn open: marked so in DI, or (unmarked) with their content on this plane."""
+    holding = {ancestor.get("id") for s in shapes for ancestor in s.element.iterancestors()
+               if local(ancestor) in CONTAINERS}
+    return {s.id for s in shapes if s.tag in CONTAINERS | {"callActivity"}
+            and (s.di.get("isExpanded") == "true" or (s.di.get("isExpanded") is None and s.id in holding))}
 
 
-def _wrap(text: str, width: float) -> list[str]:
-    per_line = max(int(width // 12), 1)  # CJK glyphs are about as wide as the font is tall
-    return [text[i:i + per_line] for i in range(0, len(text), per_line)][:4]
+def _label_name(shape: Shape, index: Mapping[str, etree._Element]) -> str:
+    if shape.tag == "group":
+        value = index.get(shape.element.get("categoryValueRef", ""))
+        return (value.get("value") or "") if value is not None else (shape.element.get("name") or "")
+    return shape.element.get("name") or ""
 
 
-def _text_block(text: str, x: float, y: float, width: float, height: float) -> str:
-    lines = _wrap(text, width)
-    top = y + height / 2 - (len(lines) - 1) * 7
-    return "".join(
-        f'<text x="{x + width / 2:.1f}" y="{top + i * 14:.1f}" text-anchor="middle" dominant-baseline="middle">'
-        f"{escape(line)}</text>"
-        for i, line in enumerate(lines)
-    )
+def _shape_label(canvas: Canvas, layer: etree._Element, shape: Shape, name: str) -> None:
+    """Write an external label in its DI bounds when the modeler saved them, else where bpmn.io puts it."""
+    x, y, w, h = shape.bounds
+    if shape.label is not None and shape.label[2] > 0:
+        lx, ly, lw, _ = shape.label
+        canvas.text(layer, name, lx + lw / 2, ly, max(lw, draw.LABEL_WIDTH))
+    elif shape.tag == "group":
+        canvas.text(layer, name, x + w / 2, y + 5, max(w - 10, draw.LABEL_WIDTH))
+    else:
+        canvas.text(layer, name, x + w / 2, y + h + 5, draw.LABEL_WIDTH)
 
 
-def _label(text: str, box: tuple[float, float, float, float]) -> str:
-    """Draw an external label centred where the modeler put it, at least wide enough for a short phrase."""
-    x, y, w, h = box
-    width = max(w, 96.0)
-    return _text_block(text, x + w / 2 - width / 2, y, width, h)
+def _edge_label(canvas: Canvas, layer: etree._Element, edge: Edge, name: str) -> None:
+    if edge.label is not None and edge.label[2] > 0:
+        lx, ly, lw, _ = edge.label
+        canvas.text(layer, name, lx + lw / 2, ly, max(lw, draw.LABEL_WIDTH))
+        return
+    # Without saved bounds: by the middle of the middle segment, as bpmn.io places a new flow's label.
+    middle = len(edge.points) // 2
+    (ax, ay), (bx, by) = edge.points[middle - 1], edge.points[middle]
+    height = len(wrap(name, draw.LABEL_WIDTH)) * FONT_SIZE * LINE_HEIGHT
+    if abs(by - ay) > abs(bx - ax):  # beside a vertical segment, above a horizontal one
+        canvas.text(layer, name, (ax + bx) / 2 + 5, (ay + by) / 2 - height / 2, draw.LABEL_WIDTH, anchor="start")
+    else:
+        canvas.text(layer, name, (ax + bx) / 2, (ay + by) / 2 - height - 3, draw.LABEL_WIDTH)
 
 
-def _node(tag: str, element: etree._Element, box: tuple[float, float, float, float]) -> str:
-    x, y, w, h = box
-    name = (element.get("name") or "").strip()
-    if tag in TASK_TAGS:
-        return f'<rect class="task" x="{x}" y="{y}" width="{w}" height="{h}" rx="10"/>' + _text_block(name, x, y, w, h)
-    if tag in GATEWAY_MARKERS:
-        cx, cy = x + w / 2, y + h / 2
-        points = f"{cx},{y} {x + w},{cy} {cx},{y + h} {x},{cy}"
-        marker = GATEWAY_MARKERS[tag]
-        return (f'<polygon class="gateway" points="{points}"/>'
-                f'<text x="{cx}" y="{cy}" text-anchor="middle" dominant-baseline="middle">{marker}</text>')
-    kind = {"endEvent": "event end", "boundaryEvent": "event boundary"}.get(tag, "event")
-    return f'<circle class="{kind}" cx="{x + w / 2}" cy="{y + h / 2}" r="{min(w, h) / 2}"/>'
+def _draw_shape(canvas: Canvas, g: etree._Element, shape: Shape, state: str,
+                index: Mapping[str, etree._Element], expanded: bool) -> None:
+    if shape.tag in draw.ACTIVITIES:
+        draw.activity(canvas, g, shape, state, expanded)
+    elif shape.tag in draw.EVENTS:
+        draw.event(canvas, g, shape, state)
+    elif shape.tag in draw.GATEWAYS:
+        draw.gateway(canvas, g, shape, state)
+    elif shape.tag in draw.DATA:
+        draw.data(canvas, g, shape, state, index)
+    elif shape.tag == "dataStoreReference":
+        draw.data_store(canvas, g, shape, state)
+    elif shape.tag == "textAnnotation":
+        draw.annotation(canvas, g, shape)
+    elif shape.tag == "group":
+        draw.group(canvas, g, shape)
+    else:
+        draw.unknown(canvas, g, shape)
+
+
+def _stack_key(shape: Shape) -> tuple[int, int]:
+    return (1 if shape.tag == "boundaryEvent" else 0), depth(shape.element)
 
 
 def render_svg(xml: bytes, states: Mapping[str, str] | None = None) -> str:
     """Return the SVG of the diagram in `xml`; `states` maps element ids to completed, active or failed."""
     states = states or {}
-    root = parse_untrusted_xml(xml)
-    elements = {e.get("id"): e for e in root.iter() if isinstance(e.tag, str) and e.get("id")}
-    parts, labels = [], []
-    min_x = min_y = float("inf")
-    max_x = max_y = 0.0
-    for shape in root.iterfind(".//bpmndi:BPMNShape", NS):
-        element, box = elements.get(shape.get("bpmnElement")), _bounds(shape)
-        if element is None or box is None:
-            continue
-        x, y, w, h = box
-        min_x, min_y, max_x, max_y = min(min_x, x), min(min_y, y), max(max_x, x + w), max(max_y, y + h)
-        tag = etree.QName(element).localname
-        name = (element.get("name") or "").strip()
-        if tag in {"participant", "lane"}:
-            parts.insert(0, f'<rect class="{"pool" if tag == "participant" else "lane"}" x="{x}" y="{y}" '
-                            f'width="{w}" height="{h}"/>'
-                            f'<text transform="translate({x + 15},{y + h / 2}) rotate(-90)" text-anchor="middle">'
-                            f"{escape(name)}</text>")
-            continue
-        state = states.get(element.get("id"), "")
-        parts.append(f'<g class="{state}" data-element="{escape(element.get("id"))}">'
-                     f"<title>{escape(name or element.get('id'))}</title>{_node(tag, element, box)}</g>")
-        label = shape.find("bpmndi:BPMNLabel", NS)
-        label_box = _bounds(label) if label is not None else None
-        if label_box and name and tag not in TASK_TAGS:
-            labels.append(_label(name, label_box))
-    for edge in root.iterfind(".//bpmndi:BPMNEdge", NS):
-        points = [(float(p.get("x", 0)), float(p.get("y", 0))) for p in edge.iterfind("di:waypoint", NS)]
-        if len(points) < 2:
-            continue
-        path = " ".join(f"{x},{y}" for x, y in points)
-        parts.append(f'<polyline class="flow" points="{path}"/>')
-        flow = elements.get(edge.get("bpmnElement"))
-        label = edge.find("bpmndi:BPMNLabel", NS)
-        label_box = _bounds(label) if label is not None else None
-        if flow is not None and label_box and (flow.get("name") or "").strip():
-            labels.append(_label(flow.get("name").strip(), label_box))
-    if min_x == float("inf"):
-        min_x = min_y = 0.0
-    pad = 10
-    width, height = max_x - min_x + 2 * pad, max_y - min_y + 2 * pad
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="bpmn" viewBox="{min_x - pad} {min_y - pad} {width} {height}" '
-        f'width="{width}" height="{height}" role="img">'
-        f"<style>{STYLE}</style>"
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
-        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>'
-        + "".join(parts) + "".join(labels) + "</svg>"
-    )
+    shapes, edges, index = read(parse_untrusted_xml(xml))
+    canvas = Canvas()
+    for key, value in (("class", "bpmn"), ("role", "img"), ("font-family", FONT_FAMILY),
+                       ("font-size", str(int(FONT_SIZE)))):
+        canvas.root.set(key, value)
+    pools, nodes, flows, decorations, labels = (canvas.layer() for _ in range(5))
+    expanded = _expanded(shapes)
+    bodies = {p.get("processRef") for p in index.values() if local(p) == "participant"} & set(index)
+
+    lanes = [s for s in shapes if s.tag in {"participant", "lane"}]
+    for shape in sorted(lanes, key=lambda s: (s.tag == "lane", sum(1 for a in s.element.iterancestors()
+                                                                   if local(a) == "lane"))):
+        g = _element_group(canvas, pools, shape.element, "")
+        draw.pool_or_lane(canvas, g, shape, shape.tag == "lane" or shape.element.get("processRef") in bodies)
+    for shape in sorted((s for s in shapes if s not in lanes), key=_stack_key):
+        state = states.get(shape.id, "")
+        in_front = shape.tag in {"group", "textAnnotation"}
+        g = _element_group(canvas, decorations if in_front else nodes, shape.element, state)
+        _draw_shape(canvas, g, shape, state, index, shape.id in expanded)
+        name = _label_name(shape, index)
+        if name.strip() and (shape.tag in draw.EXTERNAL_LABELS or shape.tag == "group"):
+            _shape_label(canvas, labels, shape, name)
+    for edge in edges:
+        g = _element_group(canvas, flows, edge.element, states.get(edge.id, ""))
+        draw.edge(canvas, g, edge, index)
+        name = edge.element.get("name") or ""
+        if name.strip():
+            _edge_label(canvas, labels, edge, name)
+    return canvas.finish()
+
