@@ -1,4 +1,5 @@
-"""Work calendar: public holidays, adjusted working days and deadlines counted in working days."""
+"""Work calendar: public holidays, adjusted working days and deadlines counted in working days (at most
+MAX_TIMER_YEARS ahead)."""
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -6,7 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from sqlalchemy import Boolean, Date, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from engine.budget import MAX_TIMER_YEARS, horizon
 from engine.db import Base, utcnow
+from engine.errors import BudgetExceeded
 
 # China Standard Time has had no DST since 1991, so a fixed offset is exact and needs no tz database.
 CST = timezone(timedelta(hours=8), "CST")
@@ -56,9 +59,15 @@ class WorkCalendar:
         if working_days < 1:
             raise ValueError(f"working_days must be at least 1, got {working_days}")
         day = start.astimezone(CST).date()
+        # Never walk further than the timer horizon, however many working days are asked for.
+        last = horizon(day)
+        if working_days > (last - day).days:
+            raise BudgetExceeded(f"期限 {working_days} 个工作日超过 {MAX_TIMER_YEARS} 年")
         remaining = working_days
         while remaining:
             day += timedelta(days=1)
+            if day > last:
+                raise BudgetExceeded(f"期限 {working_days} 个工作日超过 {MAX_TIMER_YEARS} 年")
             if self.is_working_day(day):
                 remaining -= 1
         return datetime.combine(day, time.max, tzinfo=CST).astimezone(UTC)

@@ -4,7 +4,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -14,7 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.decisions import DecisionInfo, is_dmn, read_decision
-from engine.diagram import Assignment, Diagram, Vocabulary, decision_refs, executable_process_ids, lint, read_diagram
+from engine.diagram import (
+    Assignment,
+    Diagram,
+    Vocabulary,
+    decision_refs,
+    executable_process_ids,
+    lint_report,
+    read_diagram,
+    unexecutable,
+    vocabulary_gaps,
+)
 from engine.errors import DiagramRejected, NotFound
 from engine.models import ProcessDefinitionModel
 from engine.parser import EngineBpmnParser
@@ -22,6 +32,30 @@ from engine.timers import translate_timer
 from engine.xmlsafe import parse_untrusted_xml
 
 PROCESS_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+
+# SpiffWorkflow's structural errors in the words of a policy author, by a phrase of its English message. A `True`
+# marks an error lint already explains for the same element (a sub-process, a gateway missing a condition).
+STRUCTURE_ERRORS = (
+    ("No start event found", "流程缺少开始事件", False),
+    ("Multiple outgoing flows are not supported", "有多条出口连线；要分支，请在它之后加一个网关", False),
+    ("When looking for a task spec", "连线指向的元素 {ref} 不存在", True),
+    ("Invalid Script Task", "脚本任务没有填写脚本", False),
+    ("Time Specification", "定时器没有填写时间（时长、日期或周期）", True),
+    ("Conditional event definition with missing condition", "条件事件没有填写条件", False),
+    ("Non-default exclusive outgoing sequence flow without condition", "网关的非默认出口没有条件", True),
+    ("dataInputAssociation", "数据输入引用的数据对象不存在", False),
+    ("dataOutputAssociation", "数据输出引用的数据对象不存在", False),
+    ("multiinstance task must specify", "多实例任务没有填写实例数或输入集合", False),
+    ("loopMaximum or loopCondition", "循环任务没有填写最大次数或循环条件", False),
+    ("messageRef", "消息事件引用的消息不存在", True),
+    ("unexpected keyword argument 'node'", "事件引用的消息、信号、错误或升级定义不存在", True),
+    ("There is no support implemented", "引擎不支持这种元素", True),
+    ("calledElement", "调用活动没有指定被调用的流程", True),
+    ("was not found", "调用活动指定的流程不存在", True),
+    ("SubWorkflow", "子流程应当恰好有一个开始事件和至少一个结束事件", True),
+    ("Duplicate process ID", "流程 ID 重复", False),
+    ("No DMN Diagram available", "业务规则任务指定的决策不存在", True),
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +65,8 @@ class ParsedDefinition:
     spec: BpmnProcessSpec
     subprocess_specs: dict
     diagram: Diagram
+    # Lint's warnings when the file was checked for deployment (a stored version is loaded without lint).
+    warnings: list[str] = field(default_factory=list)
 
 
 def _process_root(xml: bytes) -> tuple[etree._Element, str]:
@@ -46,15 +82,49 @@ def _process_root(xml: bytes) -> tuple[etree._Element, str]:
     return root, process_ids[0]
 
 
-def parse(xml: bytes, vocabulary: Vocabulary, decisions: Mapping[str, bytes] | None = None) -> ParsedDefinition:
-    """Parse and lint one BPMN file holding one executable process; raise DiagramRejected listing every problem.
+def _structure_problem(exc: ValidationException, diagram: Diagram, problems: list[str]) -> str | None:
+    """Return SpiffWorkflow's structural error in Chinese, naming its element; None when lint already said it."""
+    message = str(exc)
+    element_id = getattr(exc, "id", "") or ""
+    element = diagram.elements.get(element_id)
+    flow = next((f for f in diagram.flows if f.id == element_id), None)
+    if element is not None:
+        label = element.label
+    elif flow is not None:
+        label = f"连线 {flow.label}"
+    elif element_id and element_id != diagram.process_id:
+        label = f"({element_id})"
+    else:
+        label = f"流程「{diagram.name}」"
+    said, covered = next(((text, covered) for phrase, text, covered in STRUCTURE_ERRORS if phrase in message),
+                         ("流程图结构有误，引擎无法解析", False))
+    ref = re.search(r"\(([^()]*)\)\W*$", message)
+    said = said.format(ref=ref.group(1) if ref else "")
+    # One message per element: lint already named this element or a flow out of it (a flow's problem is its
+    # gateway's), or an element the engine cannot execute explains an error that names none.
+    named = {label, *(f"连线 {f.label}" for f in diagram.outgoing(element_id))}
+    if flow is not None and flow.source in diagram.elements:
+        named.add(diagram.elements[flow.source].label)
+    if covered and any(p.startswith(tuple(named)) for p in problems):
+        return None
+    if (element is not None and unexecutable(element)) or (
+            covered and element is None and flow is None and any(map(unexecutable, diagram.elements.values()))):
+        return None
+    return f"{label}：{said}"
 
+
+def parse(xml: bytes, vocabulary: Vocabulary | None, decisions: Mapping[str, bytes] | None = None) -> ParsedDefinition:
+    """Parse one BPMN file holding one executable process; raise DiagramRejected listing every problem.
+
+    With a vocabulary the file is linted as for deployment; without one (`None`) it is only parsed, as a stored
+    version is loaded: what was deployed runs as deployed, whatever the product's code names today.
     `decisions` maps each DMN decision key a business rule task may name to that decision's XML.
     """
     decisions = decisions or {}
     root, process_id = _process_root(xml)
     diagram = read_diagram(root, process_id)
-    problems = lint(diagram, vocabulary, decisions)
+    report = lint_report(diagram, vocabulary, decisions) if vocabulary is not None else None
+    problems = list(report.problems) if report else []
     parser = EngineBpmnParser()
     try:
         for key in sorted(decision_refs(diagram) & set(decisions)):
@@ -63,7 +133,8 @@ def parse(xml: bytes, vocabulary: Vocabulary, decisions: Mapping[str, bytes] | N
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
-        problems.append(f"BPMN 结构错误：{exc}")
+        problems.append(_structure_problem(exc, diagram, problems) or "")
+    problems = list(dict.fromkeys(p for p in problems if p))
     if problems:
         raise DiagramRejected(problems)
     for task_spec in spec.task_specs.values():
@@ -77,7 +148,7 @@ def parse(xml: bytes, vocabulary: Vocabulary, decisions: Mapping[str, bytes] | N
                 # clock, a few microseconds later than ours, and cases started the same day would not share it.
                 task_spec.event_definition = TimeDateEventDefinition(
                     event_definition.name, event_definition.expression, description=event_definition.description)
-    return ParsedDefinition(spec, subprocess_specs, diagram)
+    return ParsedDefinition(spec, subprocess_specs, diagram, list(report.warnings) if report else [])
 
 
 def parse_decision(xml: bytes) -> DecisionInfo:
@@ -192,13 +263,27 @@ class DefinitionStore:
         return definition
 
     def parsed(self, session: Session, definition_id: int, sha256: str) -> ParsedDefinition:
-        """Return the parsed form of a stored process; its XML is read and parsed at most once per process."""
+        """Return the parsed form of a stored process; its XML is read and parsed at most once per process.
+
+        A stored version is not linted again: it loads as it was deployed, so a form key, operator or role renamed
+        in code since does not stop its running cases from loading (`gaps` lists what it names that is gone).
+        """
         found = self._parsed.get(sha256)
         if found is None:
             definition = session.get(ProcessDefinitionModel, definition_id)
             decisions = {key: session.get(ProcessDefinitionModel, ident).xml
                          for key, ident in (definition.decisions or {}).items()}
-            found = parse(definition.xml, self.vocabulary_for(session), decisions)
+            found = parse(definition.xml, None, decisions)
             with self._lock:
                 self._parsed[sha256] = found
         return found
+
+    def warnings(self, session: Session, definition: ProcessDefinitionModel) -> list[str]:
+        """Return lint's warnings about a stored process version (e.g. a gateway whose conditions may all fail)."""
+        parsed = self.parsed(session, definition.id, definition.sha256)
+        return lint_report(parsed.diagram, self.vocabulary_for(session), definition.decisions or {}).warnings
+
+    def gaps(self, session: Session, definition: ProcessDefinitionModel) -> list[str]:
+        """Return what a stored process version names that today's vocabulary lacks (roles, forms, operators, …)."""
+        parsed = self.parsed(session, definition.id, definition.sha256)
+        return vocabulary_gaps(parsed.diagram, self.vocabulary_for(session))

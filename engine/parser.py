@@ -1,5 +1,6 @@
-"""The BPMN parser the engine uses: a parallel join that is correct inside loops, and business rule tasks bound to
-deployed DMN decisions (`camunda:decisionRef`, or spiff-arena's `calledDecisionId`).
+"""The BPMN parser the engine uses: a parallel join that is correct inside loops, business rule tasks bound to
+deployed DMN decisions (`camunda:decisionRef`, or spiff-arena's `calledDecisionId`), and timer events whose due time
+is computed in O(1) and bounded (`engine.timers`).
 
 The parallel join:
 
@@ -14,9 +15,14 @@ the previous firing of the same join — and copies data before merging it.
 import copy
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    BoundaryEventParser,
+    IntermediateCatchEventParser,
+    StartEventParser,
+)
 from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
-from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, IntermediateCatchEvent, ParallelGateway, StartEvent
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
@@ -24,6 +30,7 @@ from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from engine.diagram import CAMUNDA, NS
+from engine.timers import bounded
 
 
 class LoopSafeParallelGateway(ParallelGateway):
@@ -74,10 +81,34 @@ class DecisionTaskParser(TaskParser):
         return (called[0].text or "").strip() if called else None
 
 
+class _BoundedTimers:
+    """Make the timer definitions an event parser produces the engine's bounded ones."""
+
+    def parse_timer_event(self, event):
+        """Parse as SpiffWorkflow does, then swap in the bounded timer of the same kind."""
+        return bounded(super().parse_timer_event(event))
+
+
+class TimerStartEventParser(_BoundedTimers, StartEventParser):
+    """Start events, with bounded timers."""
+
+
+class TimerCatchEventParser(_BoundedTimers, IntermediateCatchEventParser):
+    """Intermediate catch events, with bounded timers."""
+
+
+class TimerBoundaryEventParser(_BoundedTimers, BoundaryEventParser):
+    """Boundary events, with bounded timers."""
+
+
 class EngineBpmnParser(BpmnDmnParser):
-    """The plain BPMN parser (extensions are read by engine.diagram), loop-safe joins, DMN business rule tasks."""
+    """The plain BPMN parser (extensions are read by engine.diagram), loop-safe joins, DMN business rule tasks,
+    bounded timers."""
 
     OVERRIDE_PARSER_CLASSES = {
         full_tag("parallelGateway"): (GatewayParser, LoopSafeParallelGateway),
         full_tag("businessRuleTask"): (DecisionTaskParser, BusinessRuleTask),
+        full_tag("startEvent"): (TimerStartEventParser, StartEvent),
+        full_tag("intermediateCatchEvent"): (TimerCatchEventParser, IntermediateCatchEvent),
+        full_tag("boundaryEvent"): (TimerBoundaryEventParser, BoundaryEvent),
     }

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from engine.budget import DEFAULT_BUDGET, Budget, find_budget_error, named, run_engine_steps
 from engine.calendar import WorkCalendar, load_calendar
 from engine.db import utcnow
 from engine.definitions import DefinitionStore, ParsedDefinition
@@ -115,7 +116,10 @@ class Runtime:
         self, vocabulary: Vocabulary, operators: Mapping[str, Operator], hooks: Hooks,
         helpers: Mapping[str, Callable[..., Any]] | None = None, retry_policy: RetryPolicy | None = None,
         assignments: Callable[[Session], Mapping[str, Assignment]] | None = None,
+        budget: Budget | Callable[[], Budget] = DEFAULT_BUDGET,
     ):
+        """Build the engine; `budget` (or a function returning the configured one) bounds diagram code."""
+        self.budget = budget
         self.vocabulary = vocabulary
         self.definitions = DefinitionStore(vocabulary, assignments)
         self.operators = operators
@@ -141,7 +145,7 @@ class Runtime:
         )
         step = _Step(instance, workflow, parsed)
         # The instance row is inserted once, carrying its first state, when _advance adds it.
-        self._advance(session, step, actor, lambda wf: wf.do_engine_steps(),
+        self._advance(session, step, actor, self._engine_steps,
                       opening=("started", {"version": definition.version}))
         return instance
 
@@ -177,7 +181,7 @@ class Runtime:
 
         def run(wf: BpmnWorkflow) -> None:
             task.run()
-            wf.do_engine_steps()
+            self._engine_steps(wf)
 
         self._advance(session, step, actor, run)
         return step.instance
@@ -216,7 +220,7 @@ class Runtime:
 
         def run(wf: BpmnWorkflow) -> None:
             task.complete()
-            wf.do_engine_steps()
+            self._engine_steps(wf)
 
         self._advance(session, step, "system", run)
         return Outcome("done")
@@ -280,7 +284,7 @@ class Runtime:
 
         def run(wf: BpmnWorkflow) -> None:
             wf.refresh_timers()
-            wf.do_engine_steps()
+            self._engine_steps(wf)
 
         self._advance(session, step, "timer", run)
         return True
@@ -350,7 +354,7 @@ class Runtime:
 
         def run(wf: BpmnWorkflow) -> None:
             wf.reset_from_task_id(target.id)
-            wf.do_engine_steps()
+            self._engine_steps(wf)
 
         self._advance(session, step, actor, run)
         return step.instance
@@ -409,7 +413,7 @@ class Runtime:
         instance.status = "running"  # run the migrated tree to its next wait even when suspended, then restore
 
         def run(wf: BpmnWorkflow) -> None:
-            wf.do_engine_steps()
+            self._engine_steps(wf)
 
         self._advance(session, step, actor, run)
         if instance.status == "running":
@@ -505,13 +509,21 @@ class Runtime:
             self._calendar_cache = (time.monotonic(), calendar)
         return calendar
 
+    def current_budget(self) -> Budget:
+        """Return the budget diagram code runs within now (the configured one, when configuration is a function)."""
+        return self.budget() if callable(self.budget) else self.budget
+
     def script_engine(self, session: Session) -> SandboxScriptEngine:
         """Return the sandboxed script engine with the product's helpers and the working-day timer helper."""
         def workday_deadline(days: int) -> str:
             # The exact end of the Nth working day: every case started that day shares it to the microsecond.
             return self._calendar(session).deadline(utcnow(), days).isoformat()
 
-        return SandboxScriptEngine({**self.helpers, WORKDAYS_HELPER: workday_deadline})
+        return SandboxScriptEngine({**self.helpers, WORKDAYS_HELPER: workday_deadline}, self.current_budget())
+
+    def _engine_steps(self, workflow: BpmnWorkflow) -> None:
+        """Run the engine's own steps (gateways, scripts, events) until people or timers must act, within budget."""
+        run_engine_steps(workflow, self.current_budget())
 
     def _lock(self, session: Session, instance_id: int) -> tuple[ProcessInstanceModel, str]:
         """Lock the instance row (SELECT … FOR UPDATE) and return it with its definition's content hash."""
@@ -561,11 +573,14 @@ class Runtime:
             self._queue_service_tasks(session, instance, workflow, diagram, step.states_before)
 
     def _fail(self, session: Session, instance: ProcessInstanceModel, diagram: Diagram, exc: Exception) -> None:
-        task_spec = getattr(exc, "task_spec", None)
+        budget = find_budget_error(exc)
+        task_spec = getattr(exc, "task_spec", None) or getattr(budget, "task_spec", None)
         element = diagram.elements.get(getattr(task_spec, "bpmn_id", None) or "")
         cause = getattr(exc, "__context__", None) or getattr(exc, "__cause__", None)
         detail = f"（{type(cause).__name__}: {cause}）" if cause else ""
         message = f"{element.label if element else '流程'} 执行出错：{exc}{detail}"
+        if budget is not None:  # its own Chinese text names the element; Spiff's English wrapper would bury it
+            message = str(named(budget, task_spec)) if task_spec is not None else f"流程{budget}"
         instance.status, instance.incident = "error", True
         self._audit(session, instance, "system", "error", element.id if element else None, {"error": message})
 

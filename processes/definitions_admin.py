@@ -4,26 +4,39 @@ An upload that passes every check is stored inactive, as a version to review; ne
 version of a process, so activating it is what puts it in service, and retiring the newer one goes back.
 """
 
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import dryrun_reports
+from engine.budget import Budget
 from engine.definitions import ParsedDefinition
 from engine.diagram import Diagram, Element
-from engine.dryrun import DryRunReport, explore
+from engine.dryrun import DEADLINE_SECONDS, DryRunReport, explore
 from engine.errors import DiagramRejected, EngineError, NotFound
 from engine.models import ProcessDefinitionModel
+from engine.sandbox import SandboxScriptEngine
 from processes.casework import offered_types
 from processes.forms import FORMS
 from processes.roles import ROLES
 from processes.runtime import RUNTIME
 from services import cases
+from services.db import db
 
 STEP_TAGS = frozenset({"userTask", "serviceTask", "scriptTask", "businessRuleTask", "manualTask", "task"})
 # Start data of the sample cases: what a submission sets (see casework.submit).
 DRY_RUN_STARTS = {"户籍地与现居住地为同一村（居）": {"same_village": True},
                   "户籍地与现居住地不在同一村（居）": {"same_village": False}}
+# A running dry run older than its deadline plus this is taken for dead (see engine.dryrun_reports).
+DRY_RUN_MARGIN = timedelta(seconds=15)
+
+log = logging.getLogger(__name__)
 
 
 class RetireRefused(EngineError):
@@ -134,9 +147,137 @@ def _decisions(element: Element) -> list[tuple[str, str]]:
     return list(form.decisions.items()) if form else []
 
 
-def dry_run(session: Session, parsed: ParsedDefinition) -> DryRunReport:
-    """Drive sample cases through every path of a version, in memory (nothing stored, no SMS, no slips)."""
-    return explore(parsed, RUNTIME.script_engine(session), _decisions, DRY_RUN_STARTS)
+@dataclass(frozen=True)
+class PreparedDryRun:
+    """Everything a dry run needs, read beforehand: running it touches no table, so no transaction is open."""
+
+    parsed: ParsedDefinition
+    script_engine: SandboxScriptEngine
+    budget: Budget
+
+    def run(self, seconds: float = DEADLINE_SECONDS) -> DryRunReport:
+        """Drive the sample cases, within `seconds` of wall-clock time and the budgets cases have."""
+        return explore(self.parsed, self.script_engine, _decisions, DRY_RUN_STARTS, seconds=seconds,
+                       budget=self.budget)
+
+
+def prepare_dry_run(session: Session, parsed: ParsedDefinition) -> PreparedDryRun:
+    """Read what a dry run of `parsed` needs (the work calendar); end the transaction before running it."""
+    # Timer and script helpers count working days from the holiday table: read it now, so that the run itself
+    # never opens a transaction (the runtime keeps it for a minute, longer than a run lasts). The run's engine gets
+    # an unbound session: should it ever want the table, it fails at once instead of taking a lock.
+    RUNTIME._calendar(session)
+    return PreparedDryRun(parsed, RUNTIME.script_engine(Session()), RUNTIME.current_budget())
+
+
+def dry_run(session: Session, parsed: ParsedDefinition, seconds: float = DEADLINE_SECONDS) -> DryRunReport:
+    """Drive sample cases through every path of a version, in memory (nothing stored, no SMS, no slips).
+
+    The caller's transaction stays open while it runs: pages use the stored reports instead (dry_run_state).
+    """
+    return prepare_dry_run(session, parsed).run(seconds)
+
+
+@dataclass
+class DryRunState:
+    """A version's dry run as the review page shows it: under way since `started_at`, done, or failed."""
+
+    status: str
+    report: DryRunReport | None = None
+    problem: str = ""
+    started_at: datetime | None = None
+
+
+def stale_after(seconds: float) -> timedelta:
+    """Return how long a run may stay `running` before it is taken for dead: its deadline plus a margin."""
+    return timedelta(seconds=seconds) + DRY_RUN_MARGIN
+
+
+def dry_run_state(session: Session, definition: ProcessDefinitionModel, seconds: float) -> DryRunState | None:
+    """Return the stored dry run of a version, or None when there is none yet (start one: run_stored_dry_run)."""
+    row = dryrun_reports.stored(session, definition.sha256, stale_after(seconds))
+    if row is None:
+        return None
+    report = DryRunReport.from_json(row.report) if row.report is not None else None
+    return DryRunState(row.status, report, row.problem, row.started_at)
+
+
+def forget_dry_run(session: Session, definition: ProcessDefinitionModel, seconds: float) -> bool:
+    """Drop a version's stored dry run so that the next look runs it again; False while one is under way."""
+    dryrun_reports.stored(session, definition.sha256, stale_after(seconds))
+    return dryrun_reports.forget(session, definition.sha256)
+
+
+def run_stored_dry_run(definition_id: int, seconds: float) -> str:
+    """Dry-run a stored version in the background and store the report; return the row's status ("" if skipped).
+
+    Diagram code never runs inside a transaction: a short write claims the version's row, a short read takes the
+    definition and the calendar, the run opens none (its session's transaction has ended), and a short write stores
+    the report, or that the run failed. A version whose row exists already (another run has it, or it is done) is
+    skipped.
+    """
+    with db.factory() as session:
+        definition = session.get(ProcessDefinitionModel, definition_id)
+        if definition is None or not dryrun_reports.claim(session, definition.sha256):
+            session.rollback()
+            return ""
+        sha256 = definition.sha256
+        session.commit()
+        report, problem = None, "试运行本身出错，未能完成"
+        try:
+            prepared = prepare_dry_run(session, parsed_of(session, definition))
+            session.commit()
+            report, problem = prepared.run(seconds).to_json(), ""
+        except Exception:  # noqa: BLE001 - the row must not stay running; the failure is logged
+            session.rollback()
+            log.exception("dry run of definition %s failed", definition_id)
+    with db.factory() as session:
+        dryrun_reports.finish(session, sha256, report, problem)
+        session.commit()
+    return dryrun_reports.DONE if report is not None else dryrun_reports.FAILED
+
+
+class DryRunThreads:
+    """The embedded default's way to run dry runs in the background: a daemon thread each, one per version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads: dict[int, threading.Thread] = {}
+
+    def start(self, definition_id: int, seconds: float,
+              context: Callable[[], AbstractContextManager] = nullcontext) -> None:
+        """Start a dry run of a stored version, unless this process runs one of it already.
+
+        `context` is entered around the run in its thread (the web app's application context, whose configuration
+        sets the budgets of diagram code).
+        """
+        with self._lock:
+            running = self._threads.get(definition_id)
+            if running is not None and running.is_alive():
+                return
+            thread = threading.Thread(target=self._run, args=(definition_id, seconds, context),
+                                      name=f"dry-run-{definition_id}", daemon=True)
+            self._threads[definition_id] = thread
+            thread.start()
+
+    @staticmethod
+    def _run(definition_id: int, seconds: float, context: Callable[[], AbstractContextManager]) -> None:
+        try:
+            with context():
+                run_stored_dry_run(definition_id, seconds)
+        except Exception:  # noqa: BLE001 - the database failed; the row, if claimed, is marked failed once stale
+            log.exception("dry run of definition %s could not be stored", definition_id)
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the runs under way; return whether none is left."""
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout)
+        return not any(t.is_alive() for t in threads)
+
+
+DRY_RUN_THREADS = DryRunThreads()
 
 
 def activate(session: Session, definition: ProcessDefinitionModel) -> None:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from engine.db import Base
+from processes.definitions_admin import DRY_RUN_THREADS
 from services import holidays, mail, notifications
 from services.db import db, deferred_begin
 from tests.support import reset_schema
@@ -67,6 +68,7 @@ def _test_thread_reads_hold_no_lock():
 def _clean_tables(request):
     """Empty every non-reference table, and the embedded default's phones and mailboxes, after each test."""
     yield
+    DRY_RUN_THREADS.join(timeout=60)  # dry runs the test's pages started in the background write until they end
     notifications.DELIVERED.clear()
     mail.DELIVERED.clear()
     if "app" not in request.fixturenames:

@@ -1,6 +1,8 @@
 """Factory fixtures: demo people, deployed diagrams, submitted cases, task helpers, and signing in on the web."""
 
+import contextvars
 import re
+import time
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
@@ -148,11 +150,17 @@ class _ServerLikeClient(FlaskClient):
         # response body stays readable. Werkzeug keeps a large request body in a temporary file that it closes only
         # when following redirects: close it here.
         kwargs.setdefault("buffered", True)
-        with self.application.app_context():
-            response = super().open(*args, **kwargs)
+        # A server's request thread starts from a fresh context, so its SQLite transactions begin IMMEDIATE, not
+        # DEFERRED as the test's own reads do (conftest): a request that reads, then writes, waits for a background
+        # writer (a dry run) instead of failing at once.
+        response = contextvars.Context().run(self._open_in_app_context, *args, **kwargs)
         response.close()
         response.request.environ["wsgi.input"].close()
         return response
+
+    def _open_in_app_context(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 @pytest.fixture
@@ -205,3 +213,13 @@ def sign_in(client, user, password=PASSWORD, next_url=None):
         response = post_form(client, "/auth/verify", "/auth/verify", {"code": last_sms_code(user.phone)})
     assert response.status_code == 302, response.text
     return response
+
+
+def dry_run_done(client, url: str, timeout: float = 30.0):
+    """GET a process version's review page until its background dry run is done (the page refreshes till then)."""
+    ends_at = time.monotonic() + timeout
+    page = client.get(url)
+    while "Refresh" in page.headers and time.monotonic() < ends_at:
+        time.sleep(0.1)
+        page = client.get(url)
+    return page

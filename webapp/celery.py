@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from celery import Celery, Task, shared_task
 from flask import Flask
 
-from processes import background
+from processes import background, definitions_admin
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -37,6 +37,15 @@ def perform_outbox_task(self: Task, outbox_id: int) -> str:
     if outcome.status == "retry" and outcome.retry_in is not None:
         self.apply_async((outbox_id,), countdown=outcome.retry_in.total_seconds())
     return outcome.status
+
+
+@shared_task(name="birthreg.dry_run")
+def dry_run_task(definition_id: int, seconds: float) -> str:
+    """Dry-run a process version and store the report (the review page starts it, then shows what is stored).
+
+    The run stops itself at its deadline; the caller sets a hard time limit for a worker stuck past it.
+    """
+    return definitions_admin.run_stored_dry_run(definition_id, seconds)
 
 
 @shared_task(name="birthreg.tick")

@@ -73,6 +73,19 @@ def register_commands(app: Flask) -> None:
         for row in overview.definition_summary(db.session):
             click.echo(line.format(**row))
 
+    @processes_group.command("check")
+    def processes_check() -> None:
+        """Re-check the versions in service or with running cases against the code; fail when running cases lose."""
+        from processes.version_check import check_versions
+
+        checks = check_versions(db.session)
+        for check in checks:
+            state = "无缺失" if not check.gaps else "有缺失"
+            click.echo(f"{check.definition.key} v{check.definition.version} 运行中 {check.running} 个：{state}")
+            click.echo("".join(f"  - {gap}\n" for gap in check.gaps), nl=False)
+        if any(check.blocking for check in checks):
+            raise click.ClickException("有运行中案件的流程版本引用了已不存在的表单、角色、操作或参数值")
+
     def _checked(path: Path):
         checked = definitions_admin.validate(db.session, path.read_bytes())
         if checked.problems:
@@ -109,10 +122,17 @@ def register_commands(app: Flask) -> None:
     @processes_group.command("dry-run")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     def processes_dry_run(file: Path) -> None:
-        """Drive sample cases through every path of a BPMN file, in memory; fail when a path does not end well."""
-        report = definitions_admin.dry_run(db.session, _checked(file))
+        """Drive sample cases through every path of a BPMN file, in memory; fail when a path does not end well.
+
+        The run has the review page's deadline (DRY_RUN_SECONDS) and holds no database transaction while it runs.
+        """
+        prepared = definitions_admin.prepare_dry_run(db.session, _checked(file))
+        db.session.rollback()  # it only read: the site may write while diagram code runs
+        report = prepared.run(current_app.config["DRY_RUN_SECONDS"])
         for number, path in enumerate(report.paths, 1):
-            click.echo(f"{number}. [{path.start}] {' → '.join(path.steps)} ⇒ {path.end}")
+            click.echo(f"{number}. [{path.start}] {' → '.join(path.steps)} ⇒ {path.end}（{path.outcome_label}）")
+        if report.stopped:
+            click.echo(report.stopped)
         if not report.ok:
             raise click.ClickException("有路径未正常结束")
 

@@ -47,6 +47,8 @@ def from_environment() -> dict[str, object]:
         "CELERY_BROKER_URL": _env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
         # Seconds between in-process timer ticks (embedded default); 0 turns the scheduler off.
         "TICK_SECONDS": _int("TICK_SECONDS", 60),
+        # Wall-clock seconds a process version's dry run (review page, `flask processes dry-run`) may take in all.
+        "DRY_RUN_SECONDS": _int("DRY_RUN_SECONDS", 20),
         "SMS_PROVIDER": _env("SMS_PROVIDER", "record"),
         # A TrueType font (.ttf, or .ttc with glyf outlines) for printed slips; empty: the Noto Sans CJK SC that
         # comes with the dependencies, cut to each document's characters and cached under INSTANCE_DIR/fonts.
@@ -107,6 +109,12 @@ def from_environment() -> dict[str, object]:
         "SESSION_REFRESH_EACH_REQUEST": True,
         # Statistics: a case is overdue when done (or still open) after this many working days from submission.
         "STATS_LIMIT_DAYS": _int("STATS_LIMIT_DAYS", 3),
+        # Diagram code (scripts, conditions, timer expressions, DMN cells): the time and memory one evaluation may
+        # use, and the engine steps and time one advance of a case may take before the case becomes an incident.
+        "EXPRESSION_TIME_MS": _int("EXPRESSION_TIME_MS", 100),
+        "EXPRESSION_MEMORY_MB": _int("EXPRESSION_MEMORY_MB", 64),
+        "ADVANCE_MAX_STEPS": _int("ADVANCE_MAX_STEPS", 1000),
+        "ADVANCE_TIME_MS": _int("ADVANCE_TIME_MS", 2000),
     }
     return config
 
@@ -116,6 +124,7 @@ POSITIVE_SETTINGS = (
     "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT", "MAIL_SMTP_PORT",
     "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS", "UPLOAD_MAX_MB", "UPLOAD_MAX_MEGAPIXELS", "UPLOAD_MAX_PER_KIND",
     "SMS_CODE_PER_ADDRESS_HOURLY", "SMS_CODE_GLOBAL_HOURLY", "TRACK_PER_ADDRESS", "TRACK_WINDOW_MINUTES",
+    "DRY_RUN_SECONDS", "EXPRESSION_TIME_MS", "EXPRESSION_MEMORY_MB", "ADVANCE_MAX_STEPS", "ADVANCE_TIME_MS",
 )
 
 

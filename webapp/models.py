@@ -1,6 +1,6 @@
 """Every table of the product, imported in one place for Alembic and for `flask init`."""
 
-from engine import calendar, models  # noqa: F401
+from engine import calendar, dryrun_reports, models  # noqa: F401
 from engine.db import Base
 from services import (  # noqa: F401
     accounts,

@@ -2,6 +2,9 @@
 
 Run: python -m tests.benchmarks.lifecycle [N]   (PostgreSQL from BENCH_DATABASE_URL, default the local `test_bench`)
 
+The service layer runs with the budgets of diagram code on (as configured) and off (`Budget(enabled=False)`), in
+alternating rounds so that the machine's other load falls on both alike; the last line of each database is the ratio.
+
 A lifecycle is: submit (two villages), two village verifications, the township audit, and the service tasks that
 follow (slip and SMS, performed in-process after each commit). The bare run drives the same diagram with
 SpiffWorkflow alone, serializing and deserializing the whole workflow around every step, as a naive integration
@@ -30,10 +33,16 @@ DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn_diagrams" / "birth_registr
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_bench")
 
 
-def service_layer(url: str, n: int) -> list[float]:
-    """Return the milliseconds of each of `n` lifecycles through the service layer on the database at `url`."""
+ROUNDS = 10
+
+
+def service_layer(url: str, n: int) -> dict[str, list[float]]:
+    """Return the milliseconds of each of `n` lifecycles through the service layer on the database at `url`, with the
+    budgets on and off."""
+    from engine.budget import Budget
     from processes import casework
     from processes.demo import HUKOU_VILLAGE, RESIDENCE_VILLAGE, TOWNSHIP
+    from processes.runtime import RUNTIME, configured_budget
     from services import accounts, divisions, holidays
     from services.db import db
     from webapp import create_app
@@ -71,7 +80,15 @@ def service_layer(url: str, n: int) -> list[float]:
                 session.commit()
             assert case.status == "登记成功", case.status
 
-        timings = _timed(one, n)
+        budgets = {"on": configured_budget, "off": Budget(enabled=False)}
+        timings: dict[str, list[float]] = {label: [] for label in budgets}
+        try:
+            for _ in range(ROUNDS):
+                for label, budget in budgets.items():
+                    RUNTIME.budget = budget
+                    timings[label] += _timed(one, max(1, n // ROUNDS))
+        finally:
+            RUNTIME.budget = configured_budget
         db.session.remove()
         db.engine.dispose()
     return timings
@@ -171,9 +188,12 @@ def main() -> None:
     sqlite_url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     # A lifecycle is six transactions (four requests, two service tasks), so the commit time above counts six times.
     for label, url in (("SQLite", sqlite_url), ("PostgreSQL", PG_URL)):
-        ours = service_layer(url, n)
-        ratio = statistics.median(ours) / statistics.median(bare)
-        print(f"service layer on {label:<10}: {_summary(ours)}   ratio to bare {ratio:4.1f}")
+        runs = service_layer(url, n)
+        for budgets, ours in runs.items():
+            ratio = statistics.median(ours) / statistics.median(bare)
+            print(f"service layer on {label:<10}, budgets {budgets:<3}: {_summary(ours)}   ratio to bare {ratio:4.1f}")
+        cost = statistics.median(runs["on"]) / statistics.median(runs["off"])
+        print(f"service layer on {label:<10}: budgets on / off {cost:5.3f}")
 
 
 if __name__ == "__main__":

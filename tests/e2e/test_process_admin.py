@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from processes.roles import POLICY_ADMIN
 from services import accounts
@@ -30,7 +31,8 @@ def test_upload_review_dry_run_and_activate(session, deployed, browser_context, 
     assert "待启用" in page.locator(".version-state").inner_text()
     assert "检查通过" in page.locator(".validation-ok").inner_text()
     assert "first_child,second_child,third_child" in page.locator(".diff").inner_text()
-    assert "全部路径均正常结束" in page.locator(".dry-run").inner_text()
+    # The dry run runs in the background: the page shows 仍在模拟… and reloads itself until the report is there.
+    expect(page.locator(".dry-run")).to_contain_text("全部路径均正常结束", timeout=30_000)
     assert page.locator(".diagram-preview svg").count() == 1
     screenshots(page, "process-admin-review")
 

@@ -1,5 +1,6 @@
 """Tests of the work calendar and of deadlines counted in working days."""
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -7,6 +8,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from engine.calendar import CST, HolidayModel, WorkCalendar, load_calendar
+from engine.errors import BudgetExceeded
+from tests.engine.budget_attacks import QUICK, within
 
 # The 2026 National Day holiday as announced by the State Council (国办发明电〔2025〕7号).
 NATIONAL_DAY_2026 = {date(2026, 10, day): False for day in range(1, 8)} | {
@@ -112,3 +115,24 @@ def test_load_calendar_reads_the_holiday_table(session: Session) -> None:
 def test_load_calendar_from_an_empty_table(session: Session) -> None:
     calendar = load_calendar(session)
     assert calendar.is_working_day(date(2026, 10, 1))
+
+
+START = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+
+# -- bounded: at most ten years ahead -------------------------------------------------------------------------------
+
+
+def test_working_days_beyond_ten_years_are_refused_without_walking_them():
+    started = time.monotonic()
+    with pytest.raises(BudgetExceeded, match="超过 10 年"):
+        within(QUICK, lambda: WorkCalendar().deadline(START, 10**12))
+    with pytest.raises(BudgetExceeded, match="超过 10 年"):
+        within(QUICK, lambda: WorkCalendar().deadline(START, 2700))  # more working days than ten years hold
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_calendar_of_holidays_only_never_walks_past_ten_years():
+    # A holiday table that (wrongly) marks every day off: no deadline exists, and the walk still ends.
+    every_day = {START.date() + timedelta(days=n): False for n in range(4000)}
+    with pytest.raises(BudgetExceeded, match="超过 10 年"):
+        within(QUICK, lambda: WorkCalendar(every_day).deadline(START, 1))

@@ -10,7 +10,7 @@ from engine.models import AuditEventModel, ProcessDefinitionModel
 from processes import casework
 from processes.roles import POLICY_ADMIN, SYSTEM_ADMIN
 from services import accounts
-from tests.fixtures import csrf_token, forget, sign_in
+from tests.fixtures import csrf_token, dry_run_done, forget, sign_in
 
 DIAGRAMS = Path(__file__).resolve().parents[1] / "diagrams"
 SHIPPED = (casework.DIAGRAMS_DIR / "birth_registration.bpmn").read_text(encoding="utf-8")
@@ -81,7 +81,7 @@ def test_a_20_mb_upload_is_refused_with_a_clear_message(policy):
 def test_camunda_modeler_diagram_is_reviewed_then_activated(session, policy):
     response = upload(policy, (DIAGRAMS / "birth_registration_2021.bpmn").read_bytes())
     assert response.status_code == 302
-    page = policy.get(response.location)
+    page = dry_run_done(policy, response.location)
     assert page.status_code == 200
     assert "待启用" in page.text
     assert "流程属性 caseTypes：first_child,second_child → first_child,second_child,third_child" in page.text

@@ -4,11 +4,12 @@ Policy administrators act; system administrators may read the same pages. Every 
 audited by the engine.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from engine.dryrun_reports import RUNNING
 from engine.errors import EngineError
 from engine.svg import render_svg
 from engine.xmlsafe import MAX_DIAGRAM_BYTES
@@ -28,6 +29,8 @@ bp = Blueprint("processadmin", __name__, url_prefix="/admin/processes", template
 READERS = (POLICY_ADMIN, SYSTEM_ADMIN)
 # The request body an upload may have: the diagram cap plus room for the form around it.
 MAX_UPLOAD_REQUEST = MAX_DIAGRAM_BYTES + 64 * 1024
+# Seconds between two looks of the review page while its dry run is under way.
+DRY_RUN_REFRESH_SECONDS = 2
 TOO_LARGE = f"文件过大：流程图文件上限为 {MAX_DIAGRAM_BYTES // (1024 * 1024)} MB"
 
 
@@ -92,7 +95,11 @@ def upload():
 @bp.get("/<int:definition_id>")
 @roles_required(*READERS)
 def version(definition_id: int):
-    """Review one version: its diagram, what it changes against the current version, and a dry run of every path."""
+    """Review one version: its diagram, what it changes against the current version, and a dry run of every path.
+
+    The dry run is never run here: the page shows the stored report, or starts a background run and shows that it
+    is under way, refreshing itself until the report is there.
+    """
     definition = _definition(definition_id)
     session = db.session
     parsed = definitions.parsed_of(session, definition)
@@ -102,12 +109,47 @@ def version(definition_id: int):
     target_id = request.args.get("to", type=int)
     target = next((v for v in others if v.id == target_id), None)
     checks = instances.migration_dry_run(session, definition, target) if target else None
-    return render_template(
+    dry_run = _dry_run(definition)
+    response = make_response(render_template(
         "processadmin/version.html", definition=definition, current=current,
         svg=Markup(render_svg(definition.xml, {})),  # noqa: S704 - render_svg escapes every name
-        diff=definitions.diff(session, parsed.diagram, against), dry_run=definitions.dry_run(session, parsed),
-        others=others, target=target, checks=checks,
-        reverts=instances.migrations_of(session, definition, target) if target else [], may_act=_may_act())
+        diff=definitions.diff(session, parsed.diagram, against), dry_run=dry_run, refresh=DRY_RUN_REFRESH_SECONDS,
+        seconds=current_app.config["DRY_RUN_SECONDS"],
+        others=others, target=target, checks=checks, warnings=RUNTIME.definitions.warnings(session, definition),
+        reverts=instances.migrations_of(session, definition, target) if target else [], may_act=_may_act()))
+    if dry_run.status == RUNNING:
+        response.headers["Refresh"] = str(DRY_RUN_REFRESH_SECONDS)
+    return response
+
+
+def _dry_run(definition) -> definitions.DryRunState:
+    """Return the version's stored dry run; when there is none, start one in the background and say it runs."""
+    seconds = current_app.config["DRY_RUN_SECONDS"]
+    state = definitions.dry_run_state(db.session, definition, seconds)
+    if state is not None:
+        return state
+    if current_app.config["BACKGROUND"] == "celery":
+        from webapp.celery import dry_run_task
+
+        # A worker stuck in C code past the deadline is killed when the page would take the run for dead.
+        dry_run_task.apply_async((definition.id, seconds),
+                                 time_limit=definitions.stale_after(seconds).total_seconds())
+    else:
+        definitions.DRY_RUN_THREADS.start(definition.id, seconds,
+                                          current_app._get_current_object().app_context)
+    return definitions.DryRunState(RUNNING)
+
+
+@bp.post("/<int:definition_id>/dry-run")
+@roles_required(POLICY_ADMIN)
+def rerun_dry_run(definition_id: int):
+    """Drop the stored dry run of a version, so that the review page runs it again."""
+    definition = _definition(definition_id)
+    if definitions.forget_dry_run(db.session, definition, current_app.config["DRY_RUN_SECONDS"]):
+        flash("已重新开始试运行", "success")
+    else:
+        flash("试运行仍在进行，请稍候", "error")
+    return _back_to(definition_id)
 
 
 def _back_to(definition_id: int):
