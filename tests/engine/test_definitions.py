@@ -3,7 +3,6 @@
 import hashlib
 import re
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,22 +15,10 @@ from engine.xmlsafe import MAX_DIAGRAM_BYTES
 from processes.casework import DIAGRAMS_DIR
 from processes.runtime import RUNTIME
 from processes.vocabulary import VOCABULARY
+from tests.engine.fixture_diagrams import diagram, problems_of
 from tests.fixtures import forget
 
-DIAGRAMS = Path(__file__).resolve().parent / "diagrams"
 SHIPPED = sorted(DIAGRAMS_DIR.glob("*.bpmn"))
-
-
-def diagram(name: str) -> bytes:
-    """Return the bytes of a fixture diagram."""
-    return (DIAGRAMS / f"{name}.bpmn").read_bytes()
-
-
-def problems_of(xml: bytes) -> list[str]:
-    """Parse a diagram that must be refused and return its problems."""
-    with pytest.raises(DiagramRejected) as caught:
-        parse(xml, VOCABULARY)
-    return caught.value.problems
 
 
 def has_problem(problems: list[str], label: str, phrase: str) -> bool:

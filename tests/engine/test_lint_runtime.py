@@ -7,28 +7,15 @@ import pytest
 
 from engine.definitions import parse
 from engine.diagram import lint_report, read_diagram
-from engine.errors import DiagramRejected
 from engine.xmlsafe import parse_untrusted_xml
 from processes.casework import DIAGRAMS_DIR
 from processes.operators import OPERATOR_SCHEMAS, OPERATORS
 from processes.vocabulary import VOCABULARY
+from tests.engine.fixture_diagrams import diagram, problems_of
 
-DIAGRAMS = Path(__file__).resolve().parent / "diagrams"
 TESTS_DIAGRAMS = Path(__file__).resolve().parents[1] / "diagrams"
 ALL_SHIPPED = sorted(DIAGRAMS_DIR.glob("*.bpmn")) + sorted(
     p for p in TESTS_DIAGRAMS.glob("*.bpmn") if p.stem != "birth_registration_county_review")
-
-
-def diagram(name: str) -> bytes:
-    """Return the bytes of a fixture diagram."""
-    return (DIAGRAMS / f"{name}.bpmn").read_bytes()
-
-
-def problems_of(xml: bytes) -> list[str]:
-    """Parse a diagram that must be refused and return its problems."""
-    with pytest.raises(DiagramRejected) as caught:
-        parse(xml, VOCABULARY)
-    return caught.value.problems
 
 
 def about(problems: list[str], label: str) -> list[str]:
