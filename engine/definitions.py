@@ -13,6 +13,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefini
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import audit
 from engine.decisions import DecisionInfo, is_dmn, read_decision
 from engine.diagram import (
     Assignment,
@@ -235,6 +236,8 @@ class DefinitionStore:
         )
         session.add(definition)
         session.flush()
+        audit.write(session, deployed_by, "deployed", detail={
+            "definition": definition.id, "key": key, "kind": kind, "version": definition.version, "active": active})
         if parsed is not None:
             with self._lock:
                 self._parsed[digest] = parsed

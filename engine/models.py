@@ -3,7 +3,18 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base, UTCDateTime, utcnow
@@ -110,16 +121,22 @@ class OutboxModel(Base):
 
 
 class AuditEventModel(Base):
-    """One line of the append-only audit trail of an instance."""
+    """One line of the append-only audit trail, of an instance or of the system (written by engine.audit.write)."""
 
     __tablename__ = "audit_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
     instance: Mapped[ProcessInstanceModel | None] = relationship()
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
     # started | task_completed | service_done | service_failed | incident | timer_fired | error | ...
     kind: Mapped[str] = mapped_column(String(30))
     element: Mapped[str | None] = mapped_column(String(100))
+    # Whom the event is about when not a case: `user:12` (an account) or `person:7` (the resource base).
+    subject: Mapped[str | None] = mapped_column(String(40), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The hash chain (engine.audit): place, the previous row's hash and this row's; set when the transaction commits.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from engine import audit
 from engine.budget import DEFAULT_BUDGET, Budget, find_budget_error, named, run_engine_steps
 from engine.calendar import WorkCalendar, load_calendar
 from engine.db import utcnow
@@ -419,10 +420,9 @@ class Runtime:
         if instance.status == "running":
             instance.status = status
         self._refresh_open_tasks(session, instance, goal.diagram)
-        event = AuditEventModel(instance=instance, actor=actor, kind="migrated", element=None, detail={
+        event = audit.write(session, actor, "migrated", instance=instance, detail={
             "from_definition": source.id, "from_version": source.version, "to_definition": target.id,
             "to_version": target.version, "state_before": before})
-        session.add(event)
         session.flush()
         return event
 
@@ -638,7 +638,7 @@ class Runtime:
     @staticmethod
     def _audit(session: Session, instance: ProcessInstanceModel, actor: str, kind: str, element: str | None,
                detail: Mapping[str, Any]) -> None:
-        session.add(AuditEventModel(instance=instance, actor=actor, kind=kind, element=element, detail=dict(detail)))
+        audit.write(session, actor, kind, instance=instance, element=element, detail=detail)
 
 
 def _tasks(workflow: BpmnWorkflow, states: int) -> list:

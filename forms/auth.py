@@ -52,6 +52,14 @@ def new_password_field(label: str = "密码") -> PasswordField:
     return PasswordField(label, validators=[DataRequired(f"请输入{label}"), _meets_policy])
 
 
+def current_password_field() -> PasswordField:
+    """Return the field where a signed-in person proves their password again before a sensitive change."""
+    return PasswordField("当前密码", validators=[
+        DataRequired("请输入当前密码"),
+        Length(max=PASSWORD_MAX_LENGTH, message="当前密码不正确"),
+    ])
+
+
 def confirmation_field(of: str) -> PasswordField:
     """Return the field repeating the password field named `of`."""
     return PasswordField("确认密码", validators=[DataRequired("请再次输入密码"), EqualTo(of, "两次输入的密码不一致")])
@@ -175,24 +183,23 @@ class NewPasswordForm(BaseForm):
 
 
 class EmailForm(BaseForm):
-    """Change (or with an empty field remove) the account's email."""
+    """Change (or with an empty field remove) the account's email, proving the current password."""
 
     email = email_field()
+    current_password = current_password_field()
 
 
 class ChangePasswordForm(BaseForm):
     """Change the password, proving the current one."""
 
-    current_password = PasswordField("当前密码", validators=[
-        DataRequired("请输入当前密码"),
-        Length(max=PASSWORD_MAX_LENGTH, message="当前密码不正确"),
-    ])
+    current_password = current_password_field()
     new_password = new_password_field("新密码")
     new_password_confirm = confirmation_field("new_password")
 
 
 class ChangePhoneForm(BaseForm):
-    """Move the account to a new phone, proven by a code sent to it."""
+    """Move the account to a new phone, proven by a code sent to it and the current password."""
 
     new_phone = phone_field("新手机号码")
     phone_code = code_field()
+    current_password = current_password_field()

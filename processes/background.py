@@ -6,7 +6,7 @@ import time
 
 from engine.runtime import Outcome
 from processes.runtime import RUNTIME
-from services import rate_limits
+from services import audit
 from services.db import db
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ def perform_outbox(outbox_id: int) -> Outcome:
 
 
 def tick() -> dict[str, int]:
-    """Fire every due timer, hand the due outbox rows (retries, lost messages) to the dispatcher, drop old throttles."""
+    """Fire every due timer, hand the due outbox rows (retries, lost messages) to the dispatcher, and purge the audit
+    events past their retention."""
     with db.factory() as session:
         due = RUNTIME.due_timers(session)
     fired = 0
@@ -35,9 +36,8 @@ def tick() -> dict[str, int]:
         outbox = RUNTIME.due_outbox(session)
     if outbox:
         db.dispatcher(outbox)
-    # Finished rate-limit windows of buckets nobody hits again (a hit clears only its own bucket's).
-    with db.factory() as session:
-        rate_limits.purge(session)
+    with db.factory() as session:  # audit events past their retention (the chain stays verifiable)
+        audit.purge_expired(session)
         session.commit()
     return {"timers": fired, "outbox": len(outbox)}
 

@@ -26,7 +26,7 @@ from processes.casework import offered_types
 from processes.forms import FORMS
 from processes.roles import ROLES
 from processes.runtime import RUNTIME
-from services import cases
+from services import audit, cases
 from services.db import db
 
 STEP_TAGS = frozenset({"userTask", "serviceTask", "scriptTask", "businessRuleTask", "manualTask", "task"})
@@ -280,13 +280,14 @@ class DryRunThreads:
 DRY_RUN_THREADS = DryRunThreads()
 
 
-def activate(session: Session, definition: ProcessDefinitionModel) -> None:
-    """Put a version in service: when it is the newest active one, new cases start on it."""
+def activate(session: Session, definition: ProcessDefinitionModel, actor: str = "cli") -> None:
+    """Put a version in service: when it is the newest active one, new cases start on it (audited)."""
     definition.active = True
     session.flush()
+    _audit_version(session, definition, actor, "version_activated")
 
 
-def retire(session: Session, definition: ProcessDefinitionModel) -> None:
+def retire(session: Session, definition: ProcessDefinitionModel, actor: str = "cli") -> None:
     """Take a version out of service; cases running on it finish on it.
 
     Refused when a case type citizens can apply for now would no longer be offered: a type must first be taken
@@ -301,6 +302,11 @@ def retire(session: Session, definition: ProcessDefinitionModel) -> None:
         session.flush()
         names = "、".join(cases.CASE_TYPES[t] for t in lost)
         raise RetireRefused(f"停用后将无人受理：{names}。请先启用另一个声明这些类型（caseTypes）的流程版本")
+    _audit_version(session, definition, actor, "version_retired")
+
+
+def _audit_version(session: Session, definition: ProcessDefinitionModel, actor: str, kind: str) -> None:
+    audit.record(session, actor, kind, definition=definition.id, key=definition.key, version=definition.version)
 
 
 def versions(session: Session, key: str) -> list[ProcessDefinitionModel]:

@@ -4,10 +4,9 @@ confirm a registrant's identity in person from their ID card."""
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import AuditEventModel
 from processes.jurisdiction import contains
 from processes.roles import CITIZEN, SERVICE_HALL, TOWNSHIP_STAFF
-from services import accounts, cases, divisions, identity, identity_binding
+from services import accounts, audit, cases, divisions, identity, identity_binding
 from services.accounts import UserModel
 from services.cases import CaseModel
 from services.crypto import blind
@@ -43,10 +42,8 @@ def find_case(session: Session, user: UserModel, case_number: str, id_number: st
 
 def record_print(session: Session, user: UserModel, case: CaseModel, channel: str = "service_hall") -> None:
     """Write a copy of a case's slip to the audit trail: who, when, which case, and where (hall or online)."""
-    session.add(AuditEventModel(instance_id=case.instance_id, actor=user.actor, kind="slip_printed",
-                                detail={"case_number": case.case_number, "division": user.division_code,
-                                        "channel": channel}))
-    session.flush()
+    audit.record(session, user.actor, "slip_printed", instance_id=case.instance_id, case_number=case.case_number,
+                 division=user.division_code, channel=channel)
 
 
 def account_to_confirm(session: Session, user: UserModel, phone: str) -> UserModel | None:

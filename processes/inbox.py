@@ -16,11 +16,11 @@ from sqlalchemy.orm.util import identity_key
 from engine.calendar import CST
 from engine.db import utcnow
 from engine.errors import NotFound, TaskConflict
-from engine.models import AuditEventModel, HumanTaskModel
+from engine.models import HumanTaskModel
 from processes.casework import CaseworkError, Forbidden
 from processes.jurisdiction import contains, may_act
 from processes.roles import CITIZEN, TOWNSHIP_STAFF
-from services import divisions, identity
+from services import audit, divisions, identity
 from services.accounts import UserModel
 from services.cases import CASE_TYPES, CaseModel
 from services.crypto import blind
@@ -264,8 +264,8 @@ def _name_of(session: Session, actor: str | None) -> str | None:
 
 def _audit(session: Session, task: Task, user: UserModel, kind: str, **names: str | None) -> None:
     """Add an audit line about a claim to the task's instance."""
-    session.add(AuditEventModel(instance_id=task.instance_id, actor=user.actor, kind=kind, element=task.bpmn_id,
-                                detail={"name": task.name, **names}))
+    audit.record(session, user.actor, kind, instance_id=task.instance_id, element=task.bpmn_id, name=task.name,
+                 **names)
 
 
 def _task(session: Session, task_id: int) -> HumanTaskModel:
@@ -326,11 +326,9 @@ def bulk_claim(session: Session, user: UserModel, task_ids: list[int]) -> int:
         .returning(Task.id, Task.instance_id, Task.bpmn_id, Task.name)
         .execution_options(synchronize_session=False)
     ).all()
-    session.add_all(
-        AuditEventModel(instance_id=row.instance_id, actor=user.actor, kind="task_claimed", element=row.bpmn_id,
-                        detail={"name": row.name, "claimed_by": user.name, "bulk": True})
-        for row in claimed
-    )
+    for row in claimed:
+        audit.record(session, user.actor, "task_claimed", instance_id=row.instance_id, element=row.bpmn_id,
+                     name=row.name, claimed_by=user.name, bulk=True)
     for row in claimed:  # tasks already loaded in this session must show their new claim
         loaded = session.identity_map.get(identity_key(Task, row.id))
         if loaded is not None:

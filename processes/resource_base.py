@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from engine.calendar import CST
 from engine.errors import NotFound
-from engine.models import AuditEventModel
 from processes.casework import CaseworkError, Forbidden
 from processes.jurisdiction import contains
 from processes.roles import (
@@ -42,7 +41,7 @@ from processes.roles import (
     TOWNSHIP_STAFF,
     VILLAGE_STAFF,
 )
-from services import divisions, identity
+from services import audit, divisions, identity
 from services.accounts import PHONE_PATTERN, UserModel
 from services.cases import CaseModel
 from services.codes import ETHNICITIES, MARITAL_STATUSES, SEXES
@@ -188,8 +187,7 @@ class Disclosure:
 
 def _audit(session: Session, user: UserModel, kind: str, **detail: Any) -> None:
     """Append one row to the audit trail (not tied to a case: the resource base is read across cases)."""
-    session.add(AuditEventModel(instance_id=None, actor=user.actor, kind=kind, element="resource_base",
-                                detail=detail))
+    audit.record(session, user.actor, kind, element="resource_base", **detail)
 
 
 # -- what to search for ---------------------------------------------------------------------------------------------

@@ -1,27 +1,31 @@
 """People who sign in: citizens and staff (staff carry a role and the division they work for).
 
 Sign-in rules (`authenticate`): a wrong phone and a wrong password get the same message, so the form does not tell
-which phones are registered. `max_failures` wrong passwords in a row lock the account until `lock_minutes` after the
-last of them. While an account is locked every attempt is refused with the unlock time, without checking the
-password: such attempts neither count nor extend the lock (a guesser cannot keep the owner out for longer, and learns
-nothing about the password meanwhile). Once the lock has run out the count starts again from zero; a success resets it.
-An inactive account is refused only after the right password, so a guesser cannot tell it from a wrong password.
+which phones are registered. Wrong passwords are counted per phone typed, registered or not, in the rate limit
+`sign_in:account` (services.rate_limits; by default 5 in any 15 minutes, 20 in any day): when it is full the phone is
+locked, and every attempt is refused with the wait, without checking the password. The answer (message, status, no
+password hash computed) is the same whether the phone has an account, so the lock tells nobody which phones are
+registered; refused attempts are not counted, so a guesser cannot push the lock further out. The lock is temporary,
+and longer as failures pile up (the day's limit): no stranger can lock an account, staff included, for good, and the
+owner can lift it at once by recovering the password with an SMS code (`set_password` clears the count); a success
+clears it too. An inactive account is refused only after the right password, so a guesser cannot tell it from a wrong
+password.
 """
 
 import re
+import secrets
 from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
+from typing import NoReturn
 
 from sqlalchemy import Boolean, Integer, String, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
-from engine.models import AuditEventModel
-from services import divisions
+from services import audit, divisions, rate_limits, sessions
 from services.crypto import EncryptedString, blind
 
 # A mainland mobile number: 11 ASCII digits starting with 1 (\d would also match other scripts' digits).
@@ -36,6 +40,9 @@ EMAIL_MAX_LENGTH = 200  # the column's length
 EMAIL_PATTERN = re.compile(r"[^@\s<>\"'(),;:\\]+@[^@\s<>\"'(),;:\\]+\.[A-Za-z0-9-]{2,}")
 
 WRONG_CREDENTIALS = "手机号或密码不正确"
+LOCKED = "密码错误次数过多，账号已暂时锁定"
+# The rate limit whose full bucket is a locked phone (services.rate_limits).
+LOCK_SCOPE = "sign_in:account"
 INACTIVE = "账号已停用，请联系管理员"
 PHONE_TAKEN = "该手机号码已注册，请直接登录或找回密码"
 
@@ -62,12 +69,12 @@ class UserModel(Base):
     # How strongly the holder's identity is established (services.identity_check levels).
     identity_level: Mapped[str] = mapped_column(String(20), default="self_asserted")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Lockout after repeated failed sign-ins (counted since the last success).
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Sessions carry the epoch they were signed in under; raising it ends every session of the account.
+    # Raised by each deactivation: API tokens carry the epoch they were issued under, so those issued before a
+    # deactivation stay dead after a reactivation (signed-in sessions end for good in services.sessions).
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when an administrator reset the password: the holder must choose a new one before anything else.
+    password_change_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -88,12 +95,13 @@ def _index_phone(target: UserModel, value: str, oldvalue, initiator) -> str:  # 
 
 
 def create_user(session: Session, *, phone: str, name: str, role: str, password: str,
-                division_code: str | None = None) -> UserModel:
-    """Create an account (flush only)."""
+                division_code: str | None = None, actor: str = "system") -> UserModel:
+    """Create an account and audit it as done by `actor` (flush only)."""
     user = UserModel(phone=phone, name=name, role=role, division_code=division_code,
                      password_hash=generate_password_hash(password))
     session.add(user)
     session.flush()
+    _audit(session, user, "account_created", actor=actor, role=role, division=division_code)
     return user
 
 
@@ -176,22 +184,60 @@ def register_citizen(session: Session, *, phone: str, name: str, id_number: str,
     return user
 
 
-def _audit(session: Session, user: UserModel, kind: str, **detail) -> None:
-    session.add(AuditEventModel(instance_id=None, actor=user.actor, kind=kind, detail={"user_id": user.id, **detail}))
-    session.flush()
+def _audit(session: Session, user: UserModel, kind: str, *, actor: str | None = None, **detail) -> None:
+    """Write the audit event of a change to `user`, by `actor` (default: the account holder); every account event
+    goes through here."""
+    audit.record(session, actor or user.actor, kind, user_id=user.id, **detail)
 
 
-def set_password(session: Session, user: UserModel, password: str, *, reason: str) -> None:
-    """Give `user` a new password (the caller checked the policy), lift any lock, end every session (flush only).
+def set_password(session: Session, user: UserModel, password: str, *, reason: str,
+                 keep_session: int | None = None, actor: str | None = None) -> None:
+    """Give `user` a new password (the caller checked the policy), lift any lock, end the sessions (flush only).
 
-    Raising the session epoch ends the account's other sessions (the caller re-signs the current one if it should
-    stay); the new hash also voids every password-reset link issued before (they are bound to the old hash).
+    Every session of the account ends but `keep_session` (the id of the one the holder changed it from); the new
+    hash also voids every password-reset link issued before (they are bound to the old hash). Choosing a password
+    oneself satisfies a change an administrator's reset required.
     """
     user.password_hash = generate_password_hash(password)
-    user.failed_logins = 0
-    user.locked_until = None
-    user.session_epoch = (user.session_epoch or 0) + 1
-    _audit(session, user, "password_changed", reason=reason)
+    rate_limits.clear(LOCK_SCOPE, user.phone)
+    user.password_change_required = False
+    sessions.end_all(session, user.id, sessions.PASSWORD_CHANGED, keep=keep_session)
+    _audit(session, user, "password_changed", actor=actor, reason=reason)
+
+
+# Letters and digits that cannot be mistaken for one another when read out or copied by hand.
+TEMPORARY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+TEMPORARY_LENGTH = 12
+
+
+def temporary_password() -> str:
+    """Return a random password that meets the policy (upper and lower case letters and digits)."""
+    while True:
+        password = "".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(TEMPORARY_LENGTH))
+        if not password_problems(password):
+            return password
+
+
+def reset_password(session: Session, user: UserModel, actor: str) -> str:
+    """Give `user` a temporary password to change at the next sign-in, and return it (flush only, audited).
+
+    For an administrator helping a staff member who lost their password: every session of the account ends, any
+    lock is lifted, and the account opens nothing but the password change until its holder has chosen a new one.
+    """
+    password = temporary_password()
+    set_password(session, user, password, reason="admin_reset", actor=actor)
+    user.password_change_required = True
+    session.flush()
+    return password
+
+
+def unlock(session: Session, user: UserModel, actor: str) -> bool:
+    """Lift a sign-in lock and the count of failures before it (flush only, audited); False when not locked."""
+    if not lock_wait(user.phone):
+        return False
+    rate_limits.clear(LOCK_SCOPE, user.phone)
+    _audit(session, user, "account_unlocked", actor=actor)
+    return True
 
 
 def check_password(user: UserModel, password: str) -> bool:
@@ -271,52 +317,62 @@ def _decoy_hash() -> str:
     return generate_password_hash("decoy password for unknown phones")
 
 
-def locked_message(locked_until: datetime) -> str:
-    """Return the message for a locked account, naming the unlock time in China time (rounded up to the minute)."""
-    unlock = locked_until.astimezone(CST)
-    if unlock.second or unlock.microsecond:
-        unlock = unlock.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return f"账号已锁定，请于 {unlock:%H:%M} 后再试"
+def locked_message(wait_seconds: int) -> str:
+    """Return the message for a locked phone: when to try again, and that recovery works meanwhile."""
+    return f"{LOCKED}，{rate_limits.too_often(wait_seconds).partition('，')[2]}，或通过“找回密码”重设密码"
 
 
-def is_locked(user: UserModel, now: datetime | None = None) -> bool:
-    """Return whether the account is locked at `now` (default: the current time)."""
-    return user.locked_until is not None and user.locked_until > (now or utcnow())
+def lock_wait(phone: str) -> int:
+    """Return the seconds until `phone` may try a password again (0: not locked), registered or not."""
+    return rate_limits.wait(LOCK_SCOPE, phone)
 
 
-def confirm_password(session: Session, user: UserModel, password: str, *, max_failures: int, lock_minutes: int,
+def _refuse_when_locked(phone: str) -> None:
+    if wait := lock_wait(phone):
+        raise LoginRefused(locked_message(wait))
+
+
+def _refuse_wrong(phone: str, wrong: str) -> NoReturn:
+    try:
+        rate_limits.hit(LOCK_SCOPE, phone)
+    except rate_limits.RateLimited as full:  # filled by a request racing this one
+        raise LoginRefused(locked_message(full.retry_after)) from None
+    _refuse_when_locked(phone)  # this failure may have been the one that fills it
+    raise LoginRefused(wrong)
+
+
+def confirm_password(session: Session, user: UserModel, password: str, *,
                      wrong: str = WRONG_CREDENTIALS) -> None:
-    """Raise LoginRefused unless `password` is the account's; wrong passwords count towards the lockout.
+    """Raise LoginRefused unless `password` is the account's; wrong passwords count towards the phone's lock.
 
     Used by sign-in and wherever a signed-in person proves their password again (changing it), so a stolen session
-    gets no more guesses than the sign-in form gives. The caller must commit even when this raises.
+    gets no more guesses than the sign-in form gives.
     """
-    now = utcnow()
-    if is_locked(user, now):
-        raise LoginRefused(locked_message(user.locked_until))
-    if user.locked_until is not None:  # a lock that has run out: a fresh start
-        user.locked_until = None
-        user.failed_logins = 0
+    _refuse_when_locked(user.phone)
     if not check_password_hash(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + timedelta(minutes=lock_minutes)
-        session.flush()
-        if user.locked_until is not None:
-            raise LoginRefused(locked_message(user.locked_until))
-        raise LoginRefused(wrong)
-    user.failed_logins = 0
+        _refuse_wrong(user.phone, wrong)
+    rate_limits.clear(LOCK_SCOPE, user.phone)
 
 
-def authenticate(session: Session, phone: str, password: str, *, max_failures: int, lock_minutes: int) -> UserModel:
-    """Return the account when `password` is right for `phone`, or raise LoginRefused (flush only, see the module)."""
-    user = find_by_phone(session, phone)
-    if user is None:
-        check_password_hash(_decoy_hash(), password)
-        raise LoginRefused(WRONG_CREDENTIALS)
-    confirm_password(session, user, password, max_failures=max_failures, lock_minutes=lock_minutes)
-    if not user.active:
-        raise LoginRefused(INACTIVE)
+def authenticate(session: Session, phone: str, password: str) -> UserModel:
+    """Return the account when `password` is right for `phone`, or raise LoginRefused (flush only, see the module).
+
+    Every refusal is audited, the caller commits it with the form shown again.
+    """
+    user = None
+    try:
+        _refuse_when_locked(phone)
+        user = find_by_phone(session, phone)
+        if user is None:
+            check_password_hash(_decoy_hash(), password)
+            _refuse_wrong(phone, WRONG_CREDENTIALS)
+        confirm_password(session, user, password)
+        if not user.active:
+            raise LoginRefused(INACTIVE)
+    except LoginRefused as refused:
+        audit.record(session, user.actor if user else "anonymous", "sign_in_failed",
+                     user_id=user.id if user else None, phone_ending=phone[-4:], reason=str(refused))
+        raise
     record_login(session, user)
     return user
 
@@ -381,10 +437,11 @@ def set_active(session: Session, user: UserModel, active: bool, actor: str) -> b
     if user.active == active:
         return False
     user.active = active
-    if not active:  # sessions signed in before the deactivation must not come back with a reactivation
+    if not active:
+        # Nothing signed in before the deactivation may come back with a reactivation: sessions end for good, and
+        # the new epoch leaves every API token issued before it dead.
+        sessions.end_all(session, user.id, sessions.DEACTIVATED)
         user.session_epoch = (user.session_epoch or 0) + 1
-    session.add(AuditEventModel(instance_id=None, actor=actor,
-                                kind="account_activated" if active else "account_deactivated",
-                                detail={"phone_ending": user.phone[-4:], "user_id": user.id}))
-    session.flush()
+    _audit(session, user, "account_activated" if active else "account_deactivated", actor=actor,
+           phone_ending=user.phone[-4:])
     return True

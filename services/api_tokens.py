@@ -3,14 +3,16 @@
 A secret is `brt_` followed by 32 random bytes (URL-safe base64), so a fast hash is enough: nobody can guess a
 preimage of a 256-bit random value, and an unsalted hash lets a presented secret be found through the unique
 index on `token_hash` in one lookup. A token is good until it expires or is revoked, and only while its account
-is active and a staff account; a citizen account never gets one.
+is active and a staff account; a citizen account never gets one. A token also carries the account's epoch at issue
+(`UserModel.session_epoch`, raised by each deactivation), so one issued before a deactivation stays dead after the
+account is reactivated.
 """
 
 import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from engine.db import Base, UTCDateTime, utcnow
@@ -41,6 +43,7 @@ class ApiTokenModel(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    account_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class TokenRefused(ValueError):
@@ -74,6 +77,7 @@ def issue_token(session: Session, user: UserModel, name: str, days: int | None =
     secret = PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     session.add(ApiTokenModel(user_id=user.id, name=name, token_hash=hash_secret(secret), created_at=now,
+                              account_epoch=user.session_epoch or 0,
                               expires_at=now + timedelta(days=days) if days is not None else None))
     session.flush()
     return secret
@@ -88,7 +92,7 @@ def user_for_token(session: Session, secret: str) -> UserModel | None:
     if token is None or token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         return None
     user = token.user
-    if not user.active or not is_staff(user):
+    if not user.active or not is_staff(user) or token.account_epoch != (user.session_epoch or 0):
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
 from engine.diagram import Assignment
+from services import audit
 from services.db import per_transaction
 
 MEMO_KEY = "assignment_rules"
@@ -50,7 +51,10 @@ def save_rule(session: Session, name: str, role: str, jurisdiction_field: str | 
     if row is None:
         row = AssignmentRuleModel(name=name)
         session.add(row)
+    before = {"role": row.role, "jurisdiction_field": row.jurisdiction_field} if row.id is not None else None
     row.role, row.jurisdiction_field, row.updated_by = role, jurisdiction_field or None, actor
     session.flush()
+    audit.record(session, actor, "assignment_rule_saved", rule=name, before=before,
+                 after={"role": row.role, "jurisdiction_field": row.jurisdiction_field})
     per_transaction(session).pop(MEMO_KEY, None)
     return row

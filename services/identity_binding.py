@@ -9,8 +9,7 @@ just raises its level. Every confirmation is audited.
 
 from sqlalchemy.orm import Session
 
-from engine.models import AuditEventModel
-from services import accounts, identity_check, notifications
+from services import accounts, audit, identity_check, notifications
 from services.accounts import UserModel
 
 
@@ -38,8 +37,6 @@ def confirm_in_person(session: Session, staff: UserModel, account: UserModel, id
         previous = None
     accounts.bind_id_number(account, id_number)
     account.identity_level = identity_check.IN_PERSON
-    session.add(AuditEventModel(instance_id=None, actor=staff.actor, kind="identity_confirmed", detail={
-        "user_id": account.id, "previous_holder_id": previous.id if previous else None,
-        "division": staff.division_code}))
-    session.flush()
+    audit.record(session, staff.actor, "identity_confirmed", user_id=account.id,
+                 previous_holder_id=previous.id if previous else None, division=staff.division_code)
     return previous

@@ -32,6 +32,11 @@ TEMPLATES = {
     ),
     # Sent instead of a registration code to a phone that has an account (the page says a code was sent either way).
     "phone_already_registered": "【生育登记】该手机号码已注册本系统账号，如需登录请使用找回密码。如非本人操作请忽略。",
+    # Sent to the number an account leaves, so that its holder learns of a change they did not make.
+    "phone_changed": (
+        "【生育登记】您的账号已改用尾号{ending}的手机号码登录，本号码不再接收该账号的短信。"
+        "如非本人操作，请立即携带身份证件到服务大厅处理。"
+    ),
 }
 
 
@@ -69,13 +74,24 @@ DELIVERED: deque[tuple[str, str]] = deque(maxlen=500)
 SmsProvider = Callable[[Session, str, str], None]
 
 
+# Whether the record provider logs each text, codes included: only the embedded default's `start` turns it on, so
+# that a demo user finds a sign-in code in the terminal; anywhere else a code never reaches a log.
+_echo = {"on": False}
+
+
+def echo_to_log(on: bool) -> None:
+    """Have the record provider log every text it delivers (the embedded default's demo terminal only)."""
+    _echo["on"] = on
+
+
 def record_provider(session: Session, phone: str, text: str) -> None:  # noqa: ARG001
     """Deliver nothing: the message row written by `send_sms` is the delivery (embedded default, tests).
 
-    The text is also logged, so that on the embedded default a demo user finds a sign-in code in the terminal.
+    With `echo_to_log(True)` the text is also logged, so that a demo user finds a sign-in code in the terminal.
     """
     DELIVERED.append((phone, text))
-    log.info("短信 → %s：%s", phone, text)
+    if _echo["on"]:
+        log.info("短信 → %s：%s", phone, text)
 
 
 def delivered_to(phone: str) -> list[str]:

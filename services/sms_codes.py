@@ -1,8 +1,9 @@
 """One-time SMS verification codes (registration, password recovery, the staff second factor).
 
-Limits protect phones from being flooded and the SMS budget from being spent: per phone, whatever the purpose, one
-code per `resend_seconds`, `hourly_limit` codes in any 60 minutes and `daily_limit` codes per calendar day in China
-time. Counting across purposes keeps a caller from alternating purposes to get more messages to the same phone.
+How often codes may be sent is declared with the other rate limits (services.rate_limits): `sms_code:phone` per
+phone whatever the purpose, counted here, so that no caller can skip it (alternating purposes gets no more messages
+to the same phone); the web layer adds its own buckets (per client address, the whole site), counted together
+with the phone's so that a request refused by one limit spends nothing of the others.
 Verification counts only the newest code issued for the phone and purpose: asking again voids the earlier code.
 Codes are stored as slow salted hashes (werkzeug scrypt, as passwords are), so reading the table does not give a
 code away within its lifetime; comparison is constant-time (`hmac.compare_digest` inside `check_password_hash`).
@@ -10,14 +11,15 @@ code away within its lifetime; comparison is constant-time (`hmac.compare_digest
 
 import math
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from engine.calendar import CST
 from engine.db import Base, UTCDateTime, utcnow
+from services import rate_limits
 from services.crypto import blind
 from services.notifications import send_sms
 
@@ -46,42 +48,11 @@ class SmsCodeModel(Base):
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class CodeRefused(Exception):
-    """No code was sent; the message says why and when to try again."""
+def issue_code(session: Session, phone: str, purpose: str, *, ttl_seconds: int = 300, deliver: bool = True,
+               counted_with: Iterable[tuple[str, str]] = ()) -> None:
+    """Send a new 6-digit code to `phone` for `purpose`, or raise RateLimited over a limit (flush only).
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-def _issued_since(session: Session, phone: str, since: datetime) -> list[datetime]:
-    return list(session.scalars(
-        select(SmsCodeModel.created_at)
-        .where(SmsCodeModel.phone_hash == blind(phone), SmsCodeModel.created_at >= since)
-        .order_by(SmsCodeModel.created_at)
-    ))
-
-
-def _check_limits(session: Session, phone: str, now: datetime, *, resend_seconds: int, hourly_limit: int,
-                  daily_limit: int) -> None:
-    midnight = now.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
-    hour_ago = now - timedelta(hours=1)
-    # The day counts from midnight China time; the hour is a sliding window (a code exactly an hour old has left it).
-    issued = _issued_since(session, phone, min(midnight, hour_ago))
-    if issued and (wait := issued[-1] + timedelta(seconds=resend_seconds) - now) > timedelta(0):
-        raise CodeRefused(f"请 {math.ceil(wait.total_seconds())} 秒后再获取验证码")
-    if sum(1 for at in issued if at >= midnight) >= daily_limit:
-        raise CodeRefused("今日获取验证码次数已达上限，请明天再试")
-    last_hour = [at for at in issued if at > hour_ago]
-    if len(last_hour) >= hourly_limit:
-        # The window frees a place when the oldest of the last `hourly_limit` codes turns an hour old.
-        wait = last_hour[-hourly_limit] + timedelta(hours=1) - now
-        raise CodeRefused(f"获取验证码过于频繁，请 {max(1, math.ceil(wait.total_seconds() / 60))} 分钟后再试")
-
-
-def issue_code(session: Session, phone: str, purpose: str, *, ttl_seconds: int = 300, resend_seconds: int = 60,
-               hourly_limit: int = 5, daily_limit: int = 10, deliver: bool = True) -> None:
-    """Send a new 6-digit code to `phone` for `purpose`, or raise CodeRefused over a limit (flush only).
+    The code counts on the phone's bucket and on every (scope, key) of `counted_with`, all or none.
 
     With `deliver` False the code is stored and counted against the limits but no SMS goes out: password recovery
     does that for a phone with no account, so that the answers (sent, or wait) are the same as for a registered one
@@ -89,9 +60,8 @@ def issue_code(session: Session, phone: str, purpose: str, *, ttl_seconds: int =
     """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown SMS code purpose {purpose!r}")
+    rate_limits.hit_all([*counted_with, ("sms_code:phone", phone)])
     now = utcnow()
-    _check_limits(session, phone, now, resend_seconds=resend_seconds, hourly_limit=hourly_limit,
-                  daily_limit=daily_limit)
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     session.add(SmsCodeModel(phone_hash=blind(phone), purpose=purpose, code_hash=generate_password_hash(code),
                              attempts=0, created_at=now, expires_at=now + timedelta(seconds=ttl_seconds)))

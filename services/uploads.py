@@ -1,8 +1,9 @@
 """Hardening an uploaded file before it is kept: size and pixel caps, format by content, re-encoding, thumbnails.
 
 Photos (JPEG, PNG) are decoded in full and written again as JPEG, which drops EXIF (GPS position, camera serial),
-XMP, ICC profiles and comments, and leaves nothing of the uploaded bytes but the pixels. PDFs cannot be cleaned
-that way: they get structural checks, are kept as they came and are only ever served as downloads.
+XMP, ICC profiles and comments, and leaves nothing of the uploaded bytes but the pixels. PDFs are parsed and written
+again without scripts, actions, embedded files, forms or annotations (services/safe_pdf.py); only that rewritten
+file is kept, and it is only ever served as a download.
 """
 
 import re
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from io import BytesIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from services.safe_pdf import UnsafePdf, sanitised
 
 JPEG, PNG, PDF = "image/jpeg", "image/png", "application/pdf"
 IMAGE_FORMATS = ["JPEG", "PNG"]
@@ -80,12 +83,20 @@ def _megabytes(size: int) -> str:
     return f"{size / MB:.1f} MB".replace(".0 MB", " MB")
 
 
+PDF_DAMAGED = "PDF 文件不完整或已损坏，请重新导出后上传"
+PDF_ENCRYPTED = "PDF 文件设置了密码或加密，工作人员无法打开，请上传未加密的文件"
+
+
 def _checked_pdf(data: bytes) -> Hardened:
     if b"%%EOF" not in data[-_PDF_TAIL_BYTES:]:
-        raise UploadRefused("PDF 文件不完整或已损坏，请重新导出后上传")
+        raise UploadRefused(PDF_DAMAGED)
     if _ENCRYPTED_PDF.search(data):
-        raise UploadRefused("PDF 文件设置了密码或加密，工作人员无法打开，请上传未加密的文件")
-    return Hardened(content=data, content_type=PDF, suffix=".pdf")
+        raise UploadRefused(PDF_ENCRYPTED)
+    try:
+        content = sanitised(data)
+    except UnsafePdf as exc:
+        raise UploadRefused(PDF_ENCRYPTED if exc.reason == "encrypted" else PDF_DAMAGED) from None
+    return Hardened(content=content, content_type=PDF, suffix=".pdf")
 
 
 def _reencoded_photo(data: bytes, limits: UploadLimits, accepted: str) -> Hardened:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from engine.db import Base
 from processes.definitions_admin import DRY_RUN_THREADS
-from services import holidays, mail, notifications
+from services import holidays, mail, notifications, rate_limits
 from services.db import db, deferred_begin
 from tests.support import reset_schema
 from webapp import create_app
@@ -66,11 +66,13 @@ def _test_thread_reads_hold_no_lock():
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request):
-    """Empty every non-reference table, and the embedded default's phones and mailboxes, after each test."""
+    """Empty every non-reference table, the embedded default's phones and mailboxes, and the rate limits after each
+    test."""
     yield
     DRY_RUN_THREADS.join(timeout=60)  # dry runs the test's pages started in the background write until they end
     notifications.DELIVERED.clear()
     mail.DELIVERED.clear()
+    rate_limits.reset()
     if "app" not in request.fixturenames:
         return
     db.session.rollback()

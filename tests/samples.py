@@ -12,10 +12,23 @@ GPS_POSITION = {
     ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (39.0, 54.0, 26.0),
     ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: (116.0, 23.0, 29.0),
 }
-MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-               b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
-               b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
-ENCRYPTED_PDF = MINIMAL_PDF.replace(b"<< /Root 1 0 R >>", b"<< /Root 1 0 R /Encrypt 3 0 R >>")
+
+
+def _minimal_pdf() -> bytes:
+    """Return a valid one-page PDF (blank A4), with its cross-reference table, as a writer would save it."""
+    bodies = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+              b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(bodies, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    table = b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    return out + (b"xref\n0 %d\n0000000000 65535 f \n%strailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+                  % (len(bodies) + 1, table, len(bodies) + 1, len(out)))
+
+
+MINIMAL_PDF = _minimal_pdf()
+ENCRYPTED_PDF = MINIMAL_PDF.replace(b"/Root 1 0 R", b"/Root 1 0 R /Encrypt 3 0 R")
 NOT_AN_IMAGE = "这不是照片，只是一段文字。".encode() * 20
 
 

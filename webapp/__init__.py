@@ -5,13 +5,13 @@ from pathlib import Path
 
 from flask import Flask, render_template, session
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
-from services import crypto, identity_check, mail, notifications
+from services import audit, crypto, identity_check, mail, notifications, rate_limits
 from services.db import InlineDispatcher, db
-from webapp import security_headers
+from webapp import routing, security_headers, throttling
 from webapp.config import check, from_environment
 
 # What a person sees for each HTTP error; the status code stays the standard one.
@@ -35,6 +35,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     check(settings)
     app = Flask(__name__, instance_path=str(settings["INSTANCE_DIR"]))
     app.config.update(settings)
+    routing.register_converters(app)
     # Flask refuses a session cookie signed longer ago than this; with the cookie re-signed on every request
     # (SESSION_REFRESH_EACH_REQUEST) it is an idle timeout, enforced by the server, not only by the browser.
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
@@ -49,14 +50,17 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     else:
         dispatcher = InlineDispatcher(perform_outbox)
     crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"], app.config["INSTANCE_DIR"])
+    audit.configure(app.config["AUDIT_RETENTION_DAYS"])
     db.configure(app.config["DATABASE_URL"], dispatcher)
     notifications.use_provider(app.config["SMS_PROVIDER"])
     mail.configure(app.config)
     identity_check.configure(app.config)
+    rate_limits.configure(app.config["RATE_LIMIT_STORAGE_URL"], app.config["RATE_LIMITS"])
 
     _add_request_edge(app)
     _add_error_pages(app)
     security_headers.register(app)
+    throttling.register(app)
 
     from webapp.extensions import csrf, login_manager
     from webapp.filters import register_filters
@@ -73,13 +77,14 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     from webapp.materials import bp as materials_bp
     from webapp.people import bp as people_bp
     from webapp.portal import bp as portal_bp
+    from webapp.privacy import bp as privacy_bp
     from webapp.processadmin import bp as processadmin_bp
     from webapp.slips import bp as slips_bp
     from webapp.staff import bp as staff_bp
     from webapp.statistics import bp as statistics_bp
 
     for blueprint in (portal_bp, auth_bp, citizen_bp, staff_bp, admin_bp, api_bp, slips_bp, statistics_bp,
-                      processadmin_bp, materials_bp, people_bp):
+                      processadmin_bp, materials_bp, people_bp, privacy_bp):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app
@@ -118,14 +123,20 @@ def _add_request_edge(app: Flask) -> None:
         db.session.remove()
 
 
+def error_page(exc: HTTPException) -> tuple[str, int] | Response:
+    """Return the page in Chinese for an HTTP error; it reads nothing of the visitor, who may be signed out."""
+    code = exc.code or 500
+    message = CSRF_MESSAGE if isinstance(exc, CSRFError) else ERROR_MESSAGES.get(code, f"请求无法处理（{code}）")
+    if isinstance(exc, SecurityError):
+        # A Host this site does not answer to (TRUSTED_HOSTS): no URL can be built for it, so no page with links.
+        return Response(message, status=code, mimetype="text/plain")
+    return render_template("error.html", code=code, message=message), code
+
+
 def _add_error_pages(app: Flask) -> None:
     """Answer every HTTP error with a page in Chinese."""
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        code = exc.code or 500
-        message = CSRF_MESSAGE if isinstance(exc, CSRFError) else ERROR_MESSAGES.get(code, f"请求无法处理（{code}）")
-        return render_template("error.html", code=code, message=message), code
+    app.register_error_handler(HTTPException, error_page)
 
     @app.errorhandler(InternalServerError)
     def _server_error(_exc: InternalServerError):

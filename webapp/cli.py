@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from werkzeug.serving import run_simple
 
 from engine.errors import DiagramRejected, EngineError
 from processes import background, casework, definitions_admin, demo, instances_admin, overview
 from processes.roles import ROLE_DIVISION_LENGTH, ROLES, STAFF_ROLES
 from processes.runtime import RUNTIME
-from services import accounts, cases, divisions, holidays
+from services import accounts, cases, divisions, holidays, notifications
 from services.db import db
+from webapp import demo_server
+from webapp.config import is_production
 from webapp.migrations import upgrade
 
 
@@ -23,9 +24,11 @@ def _commit() -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach every command to `app.cli`."""
+    from webapp.audit_cli import audit_group
     from webapp.keys_cli import keys_group
 
     app.cli.add_command(keys_group)
+    app.cli.add_command(audit_group)
 
     @app.cli.command("init")
     @click.option("--demo/--no-demo", "with_demo", default=False, help="Also load demo divisions, accounts and cases.")
@@ -275,7 +278,7 @@ def register_commands(app: Flask) -> None:
         if found := problems(password):
             raise click.ClickException("\n".join(found.values()))
         user = accounts.create_user(db.session, phone=phone, name=name, role=role, password=password,
-                                    division_code=division_code)
+                                    division_code=division_code, actor="cli")
         place = divisions.full_name(db.session, division_code)
         _commit()
         click.echo(f"已创建工作人员账号：{user.name}（{ROLES[role]}，{place}），手机号码 {phone}")
@@ -355,7 +358,12 @@ def register_commands(app: Flask) -> None:
     @click.option("--host", default="127.0.0.1")
     @click.option("--port", default=5000, type=int)
     def start(host: str, port: int) -> None:
-        """Initialise with demo data if the database is new, start the in-process scheduler, and serve."""
+        """Initialise with demo data if the database is new, start the in-process scheduler, and serve (demo only)."""
+        try:
+            demo_server.trust_listening_address(current_app._get_current_object(), host, port)
+        except demo_server.UnknownAddress:
+            raise click.ClickException(f"监听 {host} 时请先设置 PUBLIC_BASE_URL（大家访问本站的地址，"
+                                       f"如 http://192.168.1.10:{port}），链接和二维码都用它生成") from None
         upgrade(current_app.config["DATABASE_URL"])
         holidays.import_holidays(db.session)
         casework.deploy_shipped(db.session)
@@ -363,11 +371,13 @@ def register_commands(app: Flask) -> None:
             click.echo(demo.load(db.session))
         _commit()
         db.session.remove()
-        # The recording SMS provider logs each message: demo staff read their sign-in code in this terminal.
+        # The recording SMS provider logs each message: demo staff read their sign-in code in this terminal (never
+        # on a production configuration, whose logs are kept).
+        notifications.echo_to_log(not is_production(current_app.config))
         logging.getLogger("services.notifications").setLevel(logging.INFO)
         logging.getLogger("services.notifications").addHandler(logging.StreamHandler())
         if current_app.config["BACKGROUND"] == "inline" and current_app.config["TICK_SECONDS"]:
             background.start_scheduler(current_app.config["TICK_SECONDS"])
-        click.echo(f"生育登记服务信息系统: http://{host}:{port}/")
-        # Flask refuses app.run() inside a CLI command; serve with Werkzeug directly, threaded like `flask run`.
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        click.echo(f"生育登记服务信息系统: {current_app.config['PUBLIC_BASE_URL'] or f'http://{host}:{port}'}/")
+        click.echo(demo_server.DEMO_NOTICE)
+        demo_server.serve(current_app._get_current_object(), host, port)

@@ -1,8 +1,12 @@
 """Configuration from environment variables, each declared once with its default."""
 
+import json
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from services import audit, rate_limits
 
 
 class ConfigurationError(RuntimeError):
@@ -26,6 +30,17 @@ def _flag(name: str, default: bool) -> bool:
     if value not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
         raise ConfigurationError(f"{name} must be 1 or 0 (true or false), not {value!r}")
     return value in {"1", "true", "yes", "on"}
+
+
+def _json_object(name: str) -> dict[str, str]:
+    value = _env(name, "").strip()
+    try:
+        parsed = json.loads(value) if value else {}
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise ConfigurationError(f"{name} must be a JSON object of strings, not {value!r}")
+    return parsed
 
 
 def from_environment() -> dict[str, object]:
@@ -62,24 +77,20 @@ def from_environment() -> dict[str, object]:
         "UPLOAD_MAX_MB": _int("UPLOAD_MAX_MB", 10),
         "UPLOAD_MAX_MEGAPIXELS": _int("UPLOAD_MAX_MEGAPIXELS", 40),
         "UPLOAD_MAX_PER_KIND": _int("UPLOAD_MAX_PER_KIND", 5),
-        # Sign-in: this many wrong passwords in a row lock the account for LOGIN_LOCK_MINUTES.
-        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
-        "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 30),
-        # A signed-in session ends after this many minutes without a request.
+        # A signed-in session ends after this many minutes without a request, and this many hours after the sign-in
+        # whatever happens; staff sessions (which open other people's data) have shorter lifetimes of their own.
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
-        # SMS codes: lifetime, least interval between two codes to one phone, and per-phone hourly and daily caps.
+        "SESSION_ABSOLUTE_HOURS": _int("SESSION_ABSOLUTE_HOURS", 12),
+        "STAFF_SESSION_IDLE_MINUTES": _int("STAFF_SESSION_IDLE_MINUTES", 15),
+        "STAFF_SESSION_ABSOLUTE_HOURS": _int("STAFF_SESSION_ABSOLUTE_HOURS", 8),
+        # How long an SMS code stays valid (how often codes may be sent is a rate limit, below).
         "SMS_CODE_TTL_SECONDS": _int("SMS_CODE_TTL_SECONDS", 300),
-        "SMS_CODE_RESEND_SECONDS": _int("SMS_CODE_RESEND_SECONDS", 60),
-        "SMS_CODE_HOURLY_LIMIT": _int("SMS_CODE_HOURLY_LIMIT", 5),
-        "SMS_CODE_DAILY_LIMIT": _int("SMS_CODE_DAILY_LIMIT", 10),
-        # SMS codes over all phones and purposes, per clock hour: from one client address, and from everyone (a cap on
-        # what a flood of requests can spend on SMS).
-        "SMS_CODE_PER_ADDRESS_HOURLY": _int("SMS_CODE_PER_ADDRESS_HOURLY", 10),
-        "SMS_CODE_GLOBAL_HOURLY": _int("SMS_CODE_GLOBAL_HOURLY", 1000),
-        # The anonymous progress lookup (/track): lookups per client address in each window of this many minutes,
-        # so that guessing case numbers is slow.
-        "TRACK_PER_ADDRESS": _int("TRACK_PER_ADDRESS", 20),
-        "TRACK_WINDOW_MINUTES": _int("TRACK_WINDOW_MINUTES", 10),
+        # Rate limits (services.rate_limits): where the counts live, memory:// (one process) or redis://…; empty:
+        # memory:// with BACKGROUND=inline, the broker's Redis with BACKGROUND=celery (workers must share counts).
+        "RATE_LIMIT_STORAGE_URL": _env("RATE_LIMIT_STORAGE_URL", ""),
+        # A JSON object of scope to limits in `limits` notation, over services.rate_limits.DEFAULT_LIMITS, e.g.
+        # {"sms_code:global": "500/hour", "track:address": "10/10 minutes"}.
+        "RATE_LIMITS": _json_object("RATE_LIMITS"),
         # Email: recorded in the email_message table only, unless MAIL_SMTP_HOST names a server to send through.
         "MAIL_SMTP_HOST": _env("MAIL_SMTP_HOST", ""),
         "MAIL_SMTP_PORT": _int("MAIL_SMTP_PORT", 587),
@@ -97,8 +108,9 @@ def from_environment() -> dict[str, object]:
         "TENCENTCLOUD_FACEID_ENDPOINT": _env("TENCENTCLOUD_FACEID_ENDPOINT", "faceid.tencentcloudapi.com"),
         # Minutes a password-reset link stays usable.
         "PASSWORD_RESET_MINUTES": _int("PASSWORD_RESET_MINUTES", 30),
-        # The site's address as people reach it (https://example.gov.cn), for links in emails. Empty: the address
-        # of the request; set it in production so that a forged Host header cannot put another site in the link.
+        # The site's address as people reach it (https://example.gov.cn[:port], no path): every link that leaves the
+        # site (emails, the slip's QR code) is built from it, and requests naming any other host get 400. Empty (the
+        # embedded default): only loopback hosts are served and links use the request's. Production must set it.
         "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", ""),
         # The session cookie: not readable by scripts, not sent on cross-site POSTs, re-signed on every request so
         # that PERMANENT_SESSION_LIFETIME (from SESSION_IDLE_MINUTES) counts idle time. Secure needs HTTPS: set
@@ -115,29 +127,70 @@ def from_environment() -> dict[str, object]:
         "EXPRESSION_MEMORY_MB": _int("EXPRESSION_MEMORY_MB", 64),
         "ADVANCE_MAX_STEPS": _int("ADVANCE_MAX_STEPS", 1000),
         "ADVANCE_TIME_MS": _int("ADVANCE_TIME_MS", 2000),
+        # Days audit events are kept before the periodic tick purges them: at least 183 (six months).
+        "AUDIT_RETENTION_DAYS": _int("AUDIT_RETENTION_DAYS", 365),
     }
     return config
 
 
 POSITIVE_SETTINGS = (
-    "MAX_REQUEST_MB", "LOGIN_MAX_FAILURES", "LOGIN_LOCK_MINUTES", "SESSION_IDLE_MINUTES", "SMS_CODE_TTL_SECONDS",
-    "SMS_CODE_RESEND_SECONDS", "SMS_CODE_HOURLY_LIMIT", "SMS_CODE_DAILY_LIMIT", "MAIL_SMTP_PORT",
+    "MAX_REQUEST_MB", "SESSION_IDLE_MINUTES", "SESSION_ABSOLUTE_HOURS",
+    "STAFF_SESSION_IDLE_MINUTES", "STAFF_SESSION_ABSOLUTE_HOURS", "SMS_CODE_TTL_SECONDS", "MAIL_SMTP_PORT",
     "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS", "UPLOAD_MAX_MB", "UPLOAD_MAX_MEGAPIXELS", "UPLOAD_MAX_PER_KIND",
-    "SMS_CODE_PER_ADDRESS_HOURLY", "SMS_CODE_GLOBAL_HOURLY", "TRACK_PER_ADDRESS", "TRACK_WINDOW_MINUTES",
     "DRY_RUN_SECONDS", "EXPRESSION_TIME_MS", "EXPRESSION_MEMORY_MB", "ADVANCE_MAX_STEPS", "ADVANCE_TIME_MS",
 )
 
 
+# Host names served when PUBLIC_BASE_URL is empty: a forged Host can then only name this machine, so a link built
+# from the request (a password-reset email) cannot lead anywhere else. (Werkzeug cannot match a bracketed IPv6
+# literal in this list, so [::1] is not among them.)
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+
+
+def is_production(config: dict[str, object]) -> bool:
+    """Tell a public deployment from the embedded default: production serves over HTTPS with secure cookies."""
+    return bool(config["SESSION_COOKIE_SECURE"])
+
+
+def trusted_hosts(public_base_url: str) -> list[str]:
+    """Return the host names requests may name: PUBLIC_BASE_URL's, or the loopback names when it is empty."""
+    if not public_base_url:
+        return list(LOOPBACK_HOSTS)
+    parts = urlsplit(public_base_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path.strip("/") or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError("PUBLIC_BASE_URL must be the site's address, http(s)://host[:port] without a path, "
+                                 f"not {public_base_url!r}")
+    return [parts.hostname]
+
+
 def check(config: dict[str, object]) -> None:
     """Refuse settings that cannot work, and fill in what may be generated."""
+    if is_production(config) and not config["PUBLIC_BASE_URL"]:
+        # Without it, links in emails and on slips would name whatever host a request claimed.
+        raise ConfigurationError("PUBLIC_BASE_URL must be set in production (SESSION_COOKIE_SECURE=1): "
+                                 "the site's address, e.g. https://birth.example.gov.cn")
+    if config.get("TRUSTED_HOSTS") is None:
+        config["TRUSTED_HOSTS"] = trusted_hosts(str(config["PUBLIC_BASE_URL"]))
     if config["BACKGROUND"] not in {"inline", "celery"}:
         raise ConfigurationError(f"BACKGROUND must be inline or celery, not {config['BACKGROUND']!r}")
     for name in POSITIVE_SETTINGS:
         if not isinstance(config[name], int) or config[name] < 1:
             raise ConfigurationError(f"{name} must be a positive whole number, not {config[name]!r}")
+    retention = config["AUDIT_RETENTION_DAYS"]
+    if not isinstance(retention, int) or retention < audit.MIN_RETENTION_DAYS:
+        raise ConfigurationError(f"AUDIT_RETENTION_DAYS must be at least {audit.MIN_RETENTION_DAYS} (six months), "
+                                 f"not {retention!r}")
     if config["UPLOAD_MAX_MB"] >= config["MAX_REQUEST_MB"]:
         # A file near the cap must still fit in the request with the rest of the form, to get its own message.
         raise ConfigurationError("UPLOAD_MAX_MB must be smaller than MAX_REQUEST_MB")
+    try:
+        rate_limits.limits_of(config["RATE_LIMITS"])
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if not config["RATE_LIMIT_STORAGE_URL"]:
+        celery = config["BACKGROUND"] == "celery"
+        config["RATE_LIMIT_STORAGE_URL"] = config["CELERY_BROKER_URL"] if celery else "memory://"
     # Resolved here, not when read: INSTANCE_DIR may be given to create_app after the environment was read.
     config["UPLOAD_DIR"] = Path(config["UPLOAD_DIR"] or Path(config["INSTANCE_DIR"]) / "uploads")
     if not config["SECRET_KEY"]:

@@ -4,7 +4,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from services import crypto
+from services import audit, crypto
 from services.db import db
 from webapp.models import metadata
 
@@ -40,4 +40,6 @@ def keys_rotate(new_key: bool, batch: int) -> None:
         click.echo(f"{table}.{column}: 重新加密 {count} 条")
 
     total = crypto.rotate(db.session, metadata, batch=batch, progress=report)
+    audit.record(db.session, "cli", "keys_rotated", key=ring.current, resealed=total, new_key=new_key)
+    db.session.commit()
     click.echo(f"完成：共重新加密 {total} 条，当前密钥 {ring.current}。旧密钥可在确认无误后从配置中删除。")

@@ -9,6 +9,7 @@ from services import (  # noqa: F401
     assignments,
     cases,
     comments,
+    consents,
     divisions,
     documents,
     mail,
@@ -16,6 +17,7 @@ from services import (  # noqa: F401
     notifications,
     people,
     rate_limits,
+    sessions,
     sms_codes,
     statistics,
 )

@@ -1,4 +1,5 @@
-"""Security headers on every response: a strict Content-Security-Policy and the browser switches that go with it.
+"""Security headers on every response: a strict Content-Security-Policy and the browser switches that go with it,
+no caching of anything but static files, and HTTPS only once the site is served over HTTPS.
 
 No page of this site needs inline code: scripts and style sheets are files under /static (or a blueprint's static
 folder), event handlers are attached by those scripts, and drawings (BPMN diagrams, statistics charts) are SVG with
@@ -7,7 +8,7 @@ presentation attributes only. So the policy allows nothing inline: a `<script>`,
 the browser instead of running for every staff member who opens the case.
 """
 
-from flask import Flask
+from flask import Flask, current_app, request
 from werkzeug.wrappers import Response
 
 # The site's policy, directive by directive. data: images are not allowed: no page shows one (the slip's QR code is
@@ -35,6 +36,14 @@ OTHER_HEADERS = {
 }
 
 
+# Pages, JSON and files show personal data to whoever is signed in (a task page after a reveal, the hall's search, an
+# application form): no browser, shared computer or proxy may keep a copy. Only static files may be cached.
+NO_STORE = "no-store"
+# HTTPS only, for a year, once cookies are sent over HTTPS only (SESSION_COOKIE_SECURE=1). Subdomains are not
+# included: they may be other offices' sites.
+HSTS = "max-age=31536000"
+
+
 def policy_text(policy: dict[str, str] = POLICY) -> str:
     """Return a policy as the header's text: `directive sources; …`."""
     return "; ".join(f"{directive} {sources}" for directive, sources in policy.items())
@@ -48,6 +57,12 @@ def completed(own: str) -> str:
     return "; ".join(part for part in (own.strip().rstrip(";"), policy_text(missing)) if part)
 
 
+def is_static() -> bool:
+    """Tell whether the request is for a static file (the app's or a blueprint's), the one thing worth caching."""
+    endpoint = request.endpoint or ""
+    return endpoint == "static" or endpoint.endswith(".static")
+
+
 def register(app: Flask) -> None:
     """Send the security headers on every response of `app`: pages, JSON, files, PDFs and error pages alike."""
     site_policy = policy_text()
@@ -58,4 +73,11 @@ def register(app: Flask) -> None:
         response.headers["Content-Security-Policy"] = completed(own) if own else site_policy
         for name, value in OTHER_HEADERS.items():
             response.headers.setdefault(name, value)
+        if not is_static() and NO_STORE not in response.headers.get("Cache-Control", ""):
+            response.headers["Cache-Control"] = NO_STORE
+        if current_app.config["SESSION_COOKIE_SECURE"]:
+            response.headers["Strict-Transport-Security"] = HSTS
+        # A server name and version tell an attacker which exploits to try; none is sent from here (the servers
+        # that add their own are configured in webapp/demo_server.py and the README's production section).
+        response.headers.pop("Server", None)
         return response

@@ -30,7 +30,7 @@ def main(registrations: int = 10) -> None:
         reset_schema(url)
         upgrade(url)
         app = create_app(DATABASE_URL=url, INSTANCE_DIR=Path(directory), SECRET_KEY="bench", TICK_SECONDS=0,
-                         SMS_CODE_HOURLY_LIMIT=1000, SMS_CODE_DAILY_LIMIT=1000)
+                         RATE_LIMITS={"sms_code:phone": "1000/hour", "sms_code:address": "1000/hour"})
         timings: dict[str, list[float]] = defaultdict(list)
         for number in range(registrations):
             with app.app_context():

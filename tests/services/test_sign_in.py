@@ -13,7 +13,8 @@ from services import accounts, notifications, sms_codes
 from services.accounts import LoginRefused, authenticate, password_problems
 from services.crypto import blind
 from services.notifications import SmsMessageModel
-from services.sms_codes import STAFF_LOGIN, CodeRefused, SmsCodeModel, issue_code, verify_code
+from services.rate_limits import RateLimited
+from services.sms_codes import STAFF_LOGIN, SmsCodeModel, issue_code, verify_code
 
 PASSWORD = "Test@12345"
 BAD_PASSWORD = "Wrong@12345"
@@ -33,7 +34,7 @@ def citizen(session):
 def sign_in(session, phone=PHONE, password=PASSWORD):
     """Attempt a sign-in with the default limits and commit, as the request edge does."""
     try:
-        return authenticate(session, phone, password, max_failures=5, lock_minutes=30)
+        return authenticate(session, phone, password)
     finally:
         session.commit()
 
@@ -85,48 +86,64 @@ def test_a_wrong_password_and_an_unknown_phone_get_the_same_message(session, cit
     assert refusal(session, phone="13811112222", password=PASSWORD) == WRONG
 
 
-def test_five_wrong_passwords_lock_the_account_for_thirty_minutes(session, citizen):  # noqa: ARG001
+def locked(wait: str) -> str:
+    return f"密码错误次数过多，账号已暂时锁定，请于 {wait}后再试，或通过“找回密码”重设密码"
+
+
+def test_five_wrong_passwords_in_fifteen_minutes_lock_the_phone_until_the_first_is_fifteen_minutes_old(
+        session, citizen):  # noqa: ARG001
     with time_machine.travel(MONDAY_NINE, tick=False) as clock:
         for _ in range(4):
             assert refusal(session) == WRONG
-        assert refusal(session) == "账号已锁定，请于 09:30 后再试", "the fifth failure locks and says until when"
-        assert refusal(session, password=PASSWORD) == "账号已锁定，请于 09:30 后再试", "even the right password"
+            clock.shift(timedelta(minutes=1))
+        assert refusal(session) == locked("11 分钟"), "the fifth failure locks and says for how long"
+        assert refusal(session, password=PASSWORD) == locked("11 分钟"), "even the right password"
 
-        clock.shift(timedelta(minutes=10))
-        assert refusal(session) == "账号已锁定，请于 09:30 后再试", "tries while locked do not extend the lock"
-
-        clock.shift(timedelta(minutes=19, seconds=59))
-        assert refusal(session, password=PASSWORD) == "账号已锁定，请于 09:30 后再试"
-
+        clock.shift(timedelta(minutes=5))
+        assert refusal(session) == locked("6 分钟"), "tries while locked do not extend the lock"
+        clock.shift(timedelta(minutes=5, seconds=59))
+        assert refusal(session, password=PASSWORD) == locked("1 秒")
         clock.shift(timedelta(seconds=1))
         assert sign_in(session).phone == PHONE
 
 
-def test_after_a_lock_runs_out_a_wrong_password_starts_a_new_count(session, citizen):  # noqa: ARG001
+def test_a_phone_without_an_account_locks_the_same_way(session, citizen):  # noqa: ARG001
+    unknown = "13811112222"
+    with time_machine.travel(MONDAY_NINE, tick=False):
+        answers = [refusal(session, phone=phone) for phone in (PHONE, unknown) for _ in range(6)]
+    assert answers[:6] == answers[6:]
+    assert answers[4] == locked("15 分钟")
+
+
+def test_failures_piling_up_over_a_day_lock_for_longer(session, citizen):  # noqa: ARG001
     with time_machine.travel(MONDAY_NINE, tick=False) as clock:
-        for _ in range(5):
-            refusal(session)
-        clock.shift(timedelta(minutes=30))
-        assert refusal(session) == WRONG, "one failure after the lock is not a new lock"
         for _ in range(3):
-            assert refusal(session) == WRONG
-        assert refusal(session) == "账号已锁定，请于 10:00 后再试"
-
-
-def test_the_unlock_time_is_rounded_up_to_the_minute_in_china_time(session, citizen):  # noqa: ARG001
-    with time_machine.travel(datetime(2026, 3, 2, 23, 45, 10, tzinfo=CST), tick=False):
+            for _ in range(5):
+                refusal(session)
+            clock.shift(timedelta(minutes=15))
         for _ in range(4):
-            refusal(session)
-        assert refusal(session) == "账号已锁定，请于 00:16 后再试"
+            assert refusal(session) == WRONG
+        assert refusal(session) == locked("24 小时"), "twenty in a day: until the first of them is a day old"
+        clock.shift(timedelta(hours=23))
+        assert refusal(session, password=PASSWORD) == locked("15 分钟")
+        clock.shift(timedelta(minutes=15))
+        assert sign_in(session).phone == PHONE
 
 
-def test_a_success_resets_the_failure_count(session, citizen):  # noqa: ARG001
+def test_a_success_clears_the_failure_count(session, citizen):  # noqa: ARG001
     for _ in range(4):
         refusal(session)
     sign_in(session)
     for _ in range(4):
-        assert refusal(session) == WRONG, "eight failures, but never five in a row"
-    assert session.get(accounts.UserModel, citizen.id).failed_logins == 4
+        assert refusal(session) == WRONG, "eight failures, but never five since the last success"
+
+
+def test_a_new_password_lifts_the_lock(session, citizen):
+    for _ in range(5):
+        refusal(session)
+    accounts.set_password(session, citizen, "Reset#2026a", reason="sms_reset")
+    session.commit()
+    assert sign_in(session, password="Reset#2026a").phone == PHONE
 
 
 def test_an_inactive_account_is_told_so_only_with_the_right_password(session, citizen):
@@ -164,7 +181,7 @@ def wrong(code):
 
 
 def refused_code(session, phone=STAFF_PHONE, purpose=STAFF_LOGIN):
-    with pytest.raises(CodeRefused) as refused:
+    with pytest.raises(RateLimited) as refused:
         issue_code(session, phone, purpose)
     session.rollback()
     return refused.value.message
@@ -197,11 +214,11 @@ def test_asking_again_within_a_minute_is_refused_with_the_wait(session):
     with time_machine.travel(MONDAY_NINE, tick=False) as clock:
         issue(session)
         clock.shift(timedelta(seconds=15))
-        assert refused_code(session) == "请 45 秒后再获取验证码"
+        assert refused_code(session) == "操作过于频繁，请于 45 秒后再试"
         clock.shift(timedelta(seconds=44))
-        assert refused_code(session) == "请 1 秒后再获取验证码"
-        assert refused_code(session, purpose=sms_codes.RESET_PASSWORD) == "请 1 秒后再获取验证码", "any purpose"
-        clock.shift(timedelta(seconds=1))
+        assert refused_code(session) == "操作过于频繁，请于 1 秒后再试"
+        assert refused_code(session, purpose=sms_codes.RESET_PASSWORD) == "操作过于频繁，请于 1 秒后再试", "any purpose"
+        clock.shift(timedelta(seconds=2))  # a code exactly a minute old still counts
         issue(session)
     assert len(sent_codes(session)) == 2
 
@@ -211,28 +228,27 @@ def test_the_sixth_code_in_an_hour_is_refused(session):
         for _ in range(5):
             issue(session)
             clock.shift(timedelta(minutes=2))
-        assert refused_code(session) == "获取验证码过于频繁，请 50 分钟后再试"  # 09:10; the 09:00 code counts
+        assert refused_code(session) == "操作过于频繁，请于 50 分钟后再试"  # 09:10; the 09:00 code counts
         assert len(sent_codes(session)) == 5
         issue(session, phone="13900000002")  # another phone is not affected
         clock.shift(timedelta(minutes=49, seconds=59))
-        assert refused_code(session) == "获取验证码过于频繁，请 1 分钟后再试"
-        clock.shift(timedelta(seconds=1))  # 10:00: the 09:00 code has left the last hour
+        assert refused_code(session) == "操作过于频繁，请于 1 秒后再试"
+        clock.shift(timedelta(seconds=2))  # just past 10:00: the 09:00 code has left the last hour
         issue(session)
     assert len(sent_codes(session)) == 6
 
 
-def test_the_eleventh_code_in_a_day_is_refused_until_midnight(session):
+def test_the_eleventh_code_in_a_day_is_refused_until_the_first_is_a_day_old(session):
     with time_machine.travel(MONDAY_NINE, tick=False) as clock:
         for number in range(10):
             purpose = STAFF_LOGIN if number % 2 else sms_codes.REGISTER  # the daily cap counts every purpose
             issue(session, purpose=purpose)
             clock.shift(timedelta(minutes=20))
         clock.shift(timedelta(hours=1))
-        assert refused_code(session) == "今日获取验证码次数已达上限，请明天再试"
-
-        clock.move_to(datetime(2026, 3, 2, 23, 59, 59, tzinfo=CST))
-        assert refused_code(session) == "今日获取验证码次数已达上限，请明天再试"
-        clock.move_to(datetime(2026, 3, 3, 0, 0, tzinfo=CST))
+        assert refused_code(session) == "操作过于频繁，请于 20 小时后再试"
+        clock.move_to(datetime(2026, 3, 3, 8, 59, 59, tzinfo=CST))
+        assert refused_code(session) == "操作过于频繁，请于 1 秒后再试"
+        clock.move_to(datetime(2026, 3, 3, 9, 0, 1, tzinfo=CST))
         issue(session)
     assert len(sent_codes(session)) == 11
 
@@ -260,7 +276,7 @@ def test_a_used_code_cannot_be_used_again(session):
 def test_only_the_newest_code_counts(session):
     with time_machine.travel(MONDAY_NINE, tick=False) as clock:
         old = issue(session)
-        clock.shift(timedelta(minutes=1))
+        clock.shift(timedelta(minutes=1, seconds=1))  # a code exactly a minute old still counts
         new = issue(session)
         if old != new:
             assert not verify(session, old), "asking again voids the earlier code"

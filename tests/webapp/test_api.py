@@ -375,8 +375,9 @@ def test_outside_the_jurisdiction_is_403_and_unknown_tasks_are_404(session, subm
     _error(township.get(f"{SERVER_PREFIX}/tasks/{task}"), 403)
     assert _error(other.get(f"{SERVER_PREFIX}/tasks?division=110102"), 403)["message"] == (
         "区划 110102 不在您的辖区内，无法查看")
-    for unknown in (999_999, 99_999_999_999_999_999):
-        assert _error(other.get(f"{SERVER_PREFIX}/tasks/{unknown}"), 404)["message"] == "任务不存在"
+    # An id beyond any stored one is turned away by the route itself, before the task is looked up.
+    for unknown, message in ((999_999, "任务不存在"), (99_999_999_999_999_999, "接口或资源不存在")):
+        assert _error(other.get(f"{SERVER_PREFIX}/tasks/{unknown}"), 404)["message"] == message
         _error(other.post(f"{SERVER_PREFIX}/tasks/{unknown}/claim"), 404)
         _error(other.post(f"{SERVER_PREFIX}/tasks/{unknown}/release"), 404)
         _error(other.post(f"{SERVER_PREFIX}/tasks/{unknown}/complete", json_body={"decision": "verified"}), 404)
@@ -497,9 +498,11 @@ def test_statistics_are_scoped_to_the_token_owners_division(submit, api):
         assert error["message"] == "无权查看该区划的统计数据（仅限本人辖区及其下级区划）"
     _error(api("hukou").get(f"{SERVER_PREFIX}/statistics"), 403)
     for query, message in (("from=2026-13", "起始月份应为 YYYY-MM 格式的月份，如 2026-01"),
-                           ("type=fourth_child", "未知的申请类型：fourth_child"),
-                           ("from=2026-02&to=2026-01", "起始月份不能晚于截止月份")):
+                           ("type=fourth_child", "未知的申请类型：fourth_child")):
         assert _error(api("county").get(f"{SERVER_PREFIX}/statistics?{query}"), 400)["message"] == message
+    # Two well-formed months in the wrong order: valid by the document, refused for what they say.
+    assert _error(api("county").get(f"{SERVER_PREFIX}/statistics?from=2026-02&to=2026-01"), 422)["message"] == (
+        "起始月份不能晚于截止月份")
 
 
 # -- the OpenAPI document -----------------------------------------------------------------------------------------

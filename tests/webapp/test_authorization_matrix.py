@@ -12,17 +12,19 @@ POST routes are checked only for refusing anonymous users, citizens and (HTML fo
 
 import importlib.util
 import re
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from engine.models import HumanTaskModel, OutboxModel
 from processes.roles import SYSTEM_ADMIN, TOWNSHIP_STAFF
 from services import accounts
 from services.notifications import SmsMessageModel
-from tests.fixtures import PASSWORD, _ServerLikeClient, csrf_token, decide, open_task, sign_in
+from tests.fixtures import PASSWORD, _ServerLikeClient, csrf_token, decide, open_task, post_form, sign_in
 
 PREFIXES = ("/staff", "/admin", "/api/v1")
 API = "/api/v1"
@@ -352,3 +354,64 @@ def test_the_enumeration_finds_the_workbench_and_skips_static_files(app):
     assert {"/staff/", "/staff/tasks/<int:task_id>", "/staff/tasks/claim", "/staff/tasks/<int:task_id>/claim",
             "/staff/tasks/<int:task_id>/release", "/staff/tasks/<int:task_id>/reveal"} <= patterns
     assert not any("static" in p for p in patterns)
+
+
+# -- sessions that have ended --------------------------------------------------------------------------------------
+
+def _end_by_logout(_session, asker, _world):
+    post_form(asker.client, "/auth/me", "/auth/logout", {})
+
+
+def _end_by_password_change(_session, asker, world):
+    # Changed from another device: the copied session is one of the "other sessions" that end. That device signs
+    # in a minute later, when the phone may get another SMS code.
+    elsewhere = _ServerLikeClient(asker.client.application, asker.client.application.response_class,
+                                  use_cookies=True)
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=61)):
+        sign_in(elsewhere, world.people.township)
+        response = post_form(elsewhere, "/auth/me", "/auth/me/password", {
+            "current_password": PASSWORD, "new_password": "Next#2026a", "new_password_confirm": "Next#2026a"})
+    assert response.status_code == 302, response.text
+
+
+def _end_by_deactivation(session, asker, _world):
+    user = session.get(accounts.UserModel, asker.user.id)
+    accounts.set_active(session, user, False, "user:0")
+    session.commit()
+    accounts.set_active(session, user, True, "user:0")  # reactivated: nothing from before may come back
+    session.commit()
+
+
+SESSION_ENDINGS = {"logout": _end_by_logout, "password_change": _end_by_password_change,
+                   "deactivation": _end_by_deactivation}
+
+
+@pytest.mark.parametrize("ending", SESSION_ENDINGS)
+def test_a_session_copied_before_it_ended_opens_nothing_after(app, session, world, ending):
+    """Session replay: a copy of a township member's cookie, taken while it was live, tried on every GET route after
+    the session ended (and, after a deactivation and reactivation, the API token issued before it)."""
+    asker = Asker(app, session, world.people.township)
+    thief = _ServerLikeClient(app, app.response_class, use_cookies=True)
+    thief.set_cookie("session", asker.client.get_cookie("session").value)
+    assert thief.get("/staff/").status_code == 200, "the copy works while the session lives"
+
+    SESSION_ENDINGS[ending](session, asker, world)
+    wrong, checked = [], 0
+    for pattern, methods in protected_rules(app):
+        if "GET" not in methods or POLICY.get((pattern, "-"), {}).get("anonymous") == 200:
+            continue
+        subjects = [subject for route, subject in POLICY if route == pattern] or ["-"]
+        for subject in subjects:
+            url = url_for_rule(pattern, world, subject)
+            if pattern.startswith(API):
+                if ending != "deactivation" or asker.api_headers is None:
+                    continue  # a session cookie is no API credential at all (tested above); tokens outlive sign-outs
+                response, expected = answer(thief, url, "GET", headers=asker.api_headers), 401
+            else:
+                response, expected = answer(thief, url, "GET"), "login"
+            checked += 1
+            if outcome(response) != expected:
+                wrong.append(f"GET {url} ({pattern}, {subject}) after {ending}: expected {expected}, "
+                             f"got {outcome(response)}")
+    assert checked >= 10
+    assert not wrong, "\n".join(wrong)

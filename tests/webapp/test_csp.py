@@ -21,7 +21,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from processes import casework, demo
-from services import accounts, api_tokens, applications, materials, password_reset, slips
+from services import account_changes, accounts, api_tokens, applications, materials, password_reset, slips
 from services.applications import ApplicationModel
 from services.cases import CaseModel
 from services.db import db
@@ -160,6 +160,8 @@ def world(app, session, deployed):  # noqa: ARG001 - the demo cases start on the
     extra = {
         f"/auth/reset/{password_reset.make_token(citizen, app.config['SECRET_KEY'])}",
         "/auth/reset/not-a-token",
+        f"/auth/email/confirm/{account_changes.make_token(citizen, 'new@example.cn', app.config['SECRET_KEY'])}",
+        "/auth/email/confirm/not-a-token",
         f"/slips/verify/{slip.verification_code}",
         "/slips/verify/0000",
         f"/divisions/{demo.TOWNSHIP}/children",

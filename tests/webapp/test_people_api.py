@@ -108,12 +108,16 @@ def test_outside_the_jurisdiction_is_404_and_administrators_are_403(world, api):
 
 def test_bad_searches_get_400_in_chinese_and_a_division_outside_403(world, api):
     hukou = api("hukou")
+    # Well formed, but no searchable ID number, phone or name: 422 with the reason on the field.
     for body, message in [
         ({"query": with_wrong_check(WOMAN_ID)}, "身份证号码校验位不正确，请核对后重新输入"),
         ({"query": ""}, "请输入要查询的人员：完整的18位身份证号码、11位手机号码，或姓名（可只输入姓或名字的开头）"),
+        ({"query": "' OR 1=1 --"}, "姓名只能包含汉字、字母和间隔号「·」"),
+    ]:
+        assert _error(hukou.post(SEARCH, json_body=body), 422)["fields"] == {"query": message}, body
+    for body, message in [
         ({}, "请输入要查询的人员：完整的18位身份证号码、11位手机号码，或姓名（可只输入姓或名字的开头）"),
         ({"query": "张" * 10_000}, "搜索内容不能超过50个字"),
-        ({"query": "' OR 1=1 --"}, "姓名只能包含汉字、字母和间隔号「·」"),
         ({"query": 110101}, "字段 query 应为字符串"),
         ({"query": "张", "page_size": 101}, "字段 page_size 应为1到100之间的整数"),
         ({"query": "张", "page": 0}, "字段 page 应为1到100000之间的整数"),

@@ -4,7 +4,7 @@ import pytest
 
 from services import accounts, identity_check
 from tests.fixtures import last_sms_code
-from tests.webapp.test_throttling import ID_NUMBER, PHONE, accept_notice, ask_registration_code, submit_registration
+from tests.webapp.test_rate_limits import ID_NUMBER, PHONE, accept_notice, ask_registration_code, submit_registration
 
 
 class Provider:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
@@ -113,7 +113,7 @@ def _staff_page(form, status: int = 200):
     rows, pager.total = accounts.list_staff(db.session, STAFF_ROLES, search or None, offset=pager.offset,
                                             limit=pager.size)
     return render_template("admin/staff.html", rows=rows, pager=pager, search=search, form=form,
-                           roles=STAFF_ROLE_LABELS, place=place, me=_account().id), status
+                           roles=STAFF_ROLE_LABELS, place=place, me=_account().id, lock_wait=accounts.lock_wait), status
 
 
 @bp.get("/staff")
@@ -137,7 +137,8 @@ def staff_create():
             form[field].errors = [*form[field].errors, message]
         if not problems:
             user = accounts.create_user(db.session, phone=form.phone.data, name=form.name.data, role=form.role.data,
-                                        password=form.password.data, division_code=form.division_code.data)
+                                        password=form.password.data, division_code=form.division_code.data,
+                                        actor=_account().actor)
             flash(f"已创建工作人员账号：{user.name}（{ROLES[user.role]}，{place(user.division_code)}），"
                   f"手机号码 {user.phone}", "success")
             return redirect(url_for("admin.staff_list"))
@@ -180,6 +181,37 @@ def staff_activate(user_id: int):
         flash(f"已启用账号：{user.name}（{user.phone}）", "success")
     else:
         flash(f"账号 {user.name} 已是启用状态", "warning")
+    return redirect(_back_to_staff())
+
+
+@bp.post("/staff/<int:user_id>/reset-password")
+@roles_required(SYSTEM_ADMIN)
+def staff_reset_password(user_id: int):
+    """Give a staff member a temporary password, shown once here, to change at the next sign-in (audited).
+
+    Every session of the account ends and any lock is lifted. The page is not kept by the browser (it shows the
+    password); the administrator hands it over, and the staff member still needs the SMS code to sign in.
+    """
+    user = _staff_account(user_id)
+    if user.id == _account().id:
+        flash("不能重置自己的密码，请在“我的账号”中修改", "error")
+        return redirect(_back_to_staff())
+    password = accounts.reset_password(db.session, user, _account().actor)
+    response = make_response(render_template("admin/staff_reset.html", user=user, password=password,
+                                             back=_back_to_staff(), place=place))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/staff/<int:user_id>/unlock")
+@roles_required(SYSTEM_ADMIN)
+def staff_unlock(user_id: int):
+    """Lift the sign-in lock of a staff account (audited)."""
+    user = _staff_account(user_id)
+    if accounts.unlock(db.session, user, _account().actor):
+        flash(f"已解锁账号：{user.name}（{user.phone}）", "success")
+    else:
+        flash(f"账号 {user.name} 未被锁定", "warning")
     return redirect(_back_to_staff())
 
 
@@ -271,3 +303,6 @@ def case_view(case_number: str):
         abort(403)
     return render_template("admin/case.html", case=case, open_tasks=open_tasks(db.session, case), roles=ROLES,
                            **case_facts(case).as_context())
+
+
+from webapp.admin import audit  # noqa: E402, F401 - registers the audit pages on `bp`

@@ -12,12 +12,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from engine.errors import EngineError, NotFound, TaskConflict
 from processes.casework import CaseworkError, Forbidden
 from processes.roles import STAFF_ROLES
-from services import api_tokens
+from services import api_tokens, rate_limits
 from services.db import db
 from webapp.api import people, statistics, tasks
 from webapp.api.errors import ApiError, error_response
 from webapp.api.openapi import DOCUMENT, SERVER_PREFIX
 from webapp.extensions import csrf
+from webapp.throttling import client_address
 
 bp = Blueprint("api", __name__, url_prefix=SERVER_PREFIX)
 csrf.exempt(bp)
@@ -60,15 +61,27 @@ def _routing_errors_as_json() -> ResponseReturnValue | None:
     return error_response(exc.code or 404, headers=headers)
 
 
+def _count(scope: str, key: str) -> None:
+    try:
+        rate_limits.hit(scope, key)
+    except rate_limits.RateLimited as refused:
+        raise ApiError(429, refused.message, headers={"Retry-After": str(refused.retry_after)}) from None
+
+
 @bp.before_request
 def _authenticate() -> None:
-    """Find the staff account behind the bearer token, or refuse the request with 401 (403 for a non-staff one)."""
+    """Find the staff account behind the bearer token, or refuse the request with 401 (403 for a non-staff one).
+
+    Requests are counted per client address before the token is looked at (guessing tokens is slow), and per token.
+    """
+    _count("api:address", client_address())
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     header = request.headers.get("Authorization", "").strip()
     if not header:
         raise ApiError(401, NO_BEARER, headers={"WWW-Authenticate": 'Bearer realm="api"'})
     scheme, _, secret = header.partition(" ")
+    _count("api:token", secret.strip())
     user = api_tokens.user_for_token(db.session, secret.strip()) if scheme.lower() == "bearer" else None
     if user is None:
         raise ApiError(401, BAD_BEARER, headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'})

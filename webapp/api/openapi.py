@@ -8,9 +8,14 @@ from typing import Any
 
 from forms.tasks import REASON_MAX_LENGTH
 from processes.inbox import DEFAULT_PAGE_SIZE, MAX_BULK_CLAIM, MAX_PAGE_SIZE, MAX_SEARCH_LENGTH, VIEWS
+from processes.resource_base import DEFAULT_PAGE_SIZE as DEFAULT_PEOPLE_PAGE_SIZE
+from processes.resource_base import MAX_PAGE_SIZE as MAX_PEOPLE_PAGE_SIZE
+from processes.resource_base import MAX_QUERY_LENGTH
 from services.cases import CASE_TYPES
 from services.statistics import STATUSES
 from webapp.api.errors import CODES, MESSAGES
+from webapp.api.payload import COUNTING_DIVISION_CODE, DIVISION_CODE, MAX_ID, MAX_INT_DIGITS, MONTH
+from webapp.api.people import MAX_PAGE as MAX_PEOPLE_PAGE
 
 SERVER_PREFIX = "/api/v1"
 
@@ -28,12 +33,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
+    """Return the documented error answers of an operation; every operation may answer 429 (rate limits)."""
+    return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in (*statuses, 429)}
 
 
 TIMESTAMP = _nullable("string", format="date-time", description="UTC, ISO 8601")
-TASK_ID = {"name": "task_id", "in": "path", "required": True, "description": "任务编号",
-           "schema": {"type": "integer", "minimum": 1}}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "description": "任务编号", "schema": ID}
+MAX_PAGE_NUMBER = 10**MAX_INT_DIGITS - 1
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -151,8 +158,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "BulkClaimRequest": {
         "type": "object", "additionalProperties": False, "required": ["task_ids"],
-        "properties": {"task_ids": {"type": "array", "minItems": 1, "maxItems": MAX_BULK_CLAIM,
-                                    "items": {"type": "integer", "minimum": 1}}},
+        "properties": {"task_ids": {"type": "array", "minItems": 1, "maxItems": MAX_BULK_CLAIM, "items": ID}},
     },
     "BulkClaimResult": {
         "type": "object", "additionalProperties": False, "required": ["requested", "claimed", "claimed_task_ids"],
@@ -166,7 +172,7 @@ SCHEMAS: dict[str, Any] = {
     "CompleteRequest": {
         "type": "object", "additionalProperties": False, "required": ["decision"],
         "properties": {
-            "decision": {"type": "string", "description": "表单的一个办理结果（见任务的 form.fields）"},
+            "decision": {"type": "string", "minLength": 1, "description": "表单的一个办理结果（见任务的 form.fields）"},
             "reason": {"type": ["string", "null"], "maxLength": REASON_MAX_LENGTH,
                        "description": "意见或原因；部分办理结果必须填写（required_when）"},
         },
@@ -257,11 +263,12 @@ SCHEMAS["PersonSummary"] = {
 SCHEMAS["PeopleSearchRequest"] = {
     "type": "object", "additionalProperties": False, "required": ["query"],
     "properties": {
-        "query": {"type": "string", "maxLength": 50,
+        "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH,
                   "description": "完整的18位身份证号码、11位手机号码，或姓名的开头（只查已核实的姓名）"},
-        "division": _nullable("string", pattern="^[0-9]*$", description="本人辖区内的区划代码，默认为本人辖区"),
-        "page": {"type": "integer", "minimum": 1, "default": 1},
-        "page_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+        "division": _nullable("string", pattern=DIVISION_CODE, description="本人辖区内的区划代码，默认为本人辖区"),
+        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PEOPLE_PAGE, "default": 1},
+        "page_size": {"type": "integer", "minimum": 1, "maximum": MAX_PEOPLE_PAGE_SIZE,
+                      "default": DEFAULT_PEOPLE_PAGE_SIZE},
     },
 }
 SCHEMAS["PeopleSearchResult"] = {
@@ -331,6 +338,7 @@ ERROR_DESCRIPTIONS = {
     404: "任务或人员不存在（辖区外的人员同样答复不存在）",
     409: "冲突：任务已经办理完毕、已取消或已由他人认领",
     422: "校验未通过，fields 按字段给出问题",
+    429: "请求过于频繁（按令牌和客户端地址限流），请在 Retry-After 秒后重试",
 }
 
 RESPONSES = {
@@ -338,6 +346,8 @@ RESPONSES = {
         **_json(_ref("Error"), f"{ERROR_DESCRIPTIONS[status]}（{MESSAGES[status]}）"),
         **({"headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}}}
            if status == 401 else {}),
+        **({"headers": {"Retry-After": {"schema": {"type": "string"}, "description": "等待的秒数"}}}
+           if status == 429 else {}),
     }
     for status in ERROR_DESCRIPTIONS
 }
@@ -350,15 +360,17 @@ PATHS: dict[str, Any] = {
         "parameters": [
             {"name": "view", "in": "query", "schema": {"type": "string", "enum": list(VIEWS), "default": "todo"},
              "description": "、".join(f"{key}（{label}）" for key, label in VIEWS.items())},
-            {"name": "case_type", "in": "query", "schema": {"type": "string"}, "description": "申请类型"},
+            {"name": "case_type", "in": "query", "schema": {"type": "string", "enum": list(CASE_TYPES)},
+             "description": "申请类型"},
             {"name": "case_status", "in": "query", "schema": {"type": "string"}, "description": "案件状态"},
-            {"name": "division", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            {"name": "division", "in": "query", "schema": {"type": "string", "pattern": DIVISION_CODE},
              "description": "本人辖区内的区划代码（2、4、6、9或12位）"},
             {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date"},
              "description": "期限不晚于该日（中国时间）"},
             {"name": "search", "in": "query", "schema": {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
              "description": "受理编号（或其开头）、夫妻一方完整的身份证号码或姓名的一部分"},
-            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+            {"name": "page", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER, "default": 1}},
             {"name": "page_size", "in": "query",
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}},
         ],
@@ -397,16 +409,16 @@ PATHS: dict[str, Any] = {
         "description": "按户籍地统计本人辖区（或其下级区划）的登记数：各下级区划、类型、状态、年龄段、民族、月份、"
                        "办理用时。省、市级来自定时汇总（as_of），县、乡级为实时数据。",
         "parameters": [
-            {"name": "division", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            {"name": "division", "in": "query", "schema": {"type": "string", "pattern": COUNTING_DIVISION_CODE},
              "description": "本人辖区内的区划代码（2、4、6或9位），默认为本人辖区"},
-            {"name": "from", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-             "description": "起始月份 YYYY-MM（含）"},
-            {"name": "to", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-             "description": "截止月份 YYYY-MM（含）"},
+            {"name": "from", "in": "query", "schema": {"type": "string", "pattern": MONTH},
+             "description": "起始月份 YYYY-MM（含，2000年起）"},
+            {"name": "to", "in": "query", "schema": {"type": "string", "pattern": MONTH},
+             "description": "截止月份 YYYY-MM（含），不得早于起始月份（否则为 422）"},
             {"name": "type", "in": "query", "schema": {"type": "string", "enum": list(CASE_TYPES)},
              "description": "申请类型"},
         ],
-        "responses": {"200": _json(_ref("Statistics"), "统计数据"), **_errors(400, 401, 403)},
+        "responses": {"200": _json(_ref("Statistics"), "统计数据"), **_errors(400, 401, 403, 422)},
     }},
     "/people/search": {"post": {
         "operationId": "searchPeople", "tags": ["people"], "summary": "信息资源库查询（号码只放在请求体中）",
@@ -415,15 +427,14 @@ PATHS: dict[str, Any] = {
                        + JSON_BODY_NOTE,
         "requestBody": {"required": True,
                         "content": {"application/json": {"schema": _ref("PeopleSearchRequest")}}},
-        "responses": {"200": _json(_ref("PeopleSearchResult"), "一页查询结果"), **_errors(400, 401, 403)},
+        "responses": {"200": _json(_ref("PeopleSearchResult"), "一页查询结果"), **_errors(400, 401, 403, 422)},
     }},
     "/people/{person_id}": {"get": {
         "operationId": "getPerson", "tags": ["people"], "summary": "人员信息：核实信息、涉及的申请、子女、变更记录",
         "description": "号码默认脱敏。reveal=true 显示完整号码（县级及以上部门还显示姓名），每次都记入审计日志。"
                        "辖区外的人员答复 404，与不存在相同。",
         "parameters": [
-            {"name": "person_id", "in": "path", "required": True, "description": "人员编号",
-             "schema": {"type": "integer", "minimum": 1}},
+            {"name": "person_id", "in": "path", "required": True, "description": "人员编号", "schema": ID},
             {"name": "reveal", "in": "query", "schema": {"type": "boolean", "default": False},
              "description": "显示完整号码（记入审计日志）"},
         ],
@@ -433,7 +444,7 @@ PATHS: dict[str, Any] = {
         "operationId": "getOpenApi", "tags": ["meta"], "summary": "本接口说明（OpenAPI 3.1）",
         "security": [],
         "responses": {"200": {"description": "OpenAPI 文档", "content": {"application/json": {
-            "schema": {"type": "object", "required": ["openapi", "paths"]}}}}},
+            "schema": {"type": "object", "required": ["openapi", "paths"]}}}}, **_errors()},
     }},
 }
 

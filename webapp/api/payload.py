@@ -1,17 +1,26 @@
 """Strict reading of what API clients send: JSON bodies and query parameters, refused with 400 when malformed."""
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any
 
 from flask import Request
 
+from services.divisions import CODE_LENGTHS
 from webapp.api.errors import ApiError
 
 # The largest id a task row can have (PostgreSQL `integer`); larger ids would fail in the database, not here.
 MAX_ID = 2**31 - 1
 MAX_INT_DIGITS = 9
+
+# The shapes the OpenAPI document promises (webapp.api.openapi uses these same patterns): a value that matches is
+# read, one that does not is a 400, so what the document allows and what the code accepts cannot drift apart.
+DIVISION_CODE = "^(" + "|".join(f"[0-9]{{{length}}}" for length in sorted(CODE_LENGTHS.values())) + ")$"
+COUNTING_DIVISION_CODE = "^(" + "|".join(  # statistics count down to townships, not villages
+    f"[0-9]{{{length}}}" for level, length in sorted(CODE_LENGTHS.items()) if level < max(CODE_LENGTHS)) + ")$"
+MONTH = "^2[0-9]{3}-(0[1-9]|1[0-2])$"
 
 
 def _refuse_constant(name: str) -> None:
@@ -51,21 +60,32 @@ def optional_string(body: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
+def whole_number(value: Any) -> int | None:
+    """Return a JSON number that is whole (`3`, and `3.0` as JSON Schema's "integer" allows) as an int, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def id_list(body: Mapping[str, Any], name: str) -> list[int]:
-    """Return `body[name]` as a list of task ids (positive integers); another shape is a 400."""
+    """Return `body[name]` as a list of task ids (whole numbers from 1 to MAX_ID); another shape is a 400."""
     value = body.get(name)
-    if not isinstance(value, list) or not all(
-            isinstance(item, int) and not isinstance(item, bool) for item in value):
+    ids = [whole_number(item) for item in value] if isinstance(value, list) else None
+    if ids is None or None in ids:
         raise ApiError(400, f"字段 {name} 应为由整数组成的数组", fields={name: "应为由整数组成的数组"})
-    if not all(1 <= item <= MAX_ID for item in value):
+    if not all(1 <= item <= MAX_ID for item in ids):
         raise ApiError(400, f"字段 {name} 中的任务编号应为正整数", fields={name: "任务编号应为正整数"})
-    return value
+    return ids
 
 
 def int_arg(args: Mapping[str, str], name: str, default: int) -> int:
     """Return query parameter `name` as a positive integer (`default` when absent); anything else is a 400."""
     value = args.get(name)
-    if value is None or value == "":
+    if value is None:
         return default
     if not (value.isascii() and value.isdigit() and len(value) <= MAX_INT_DIGITS) or int(value) < 1:
         raise ApiError(400, f"参数 {name} 应为正整数")
@@ -73,9 +93,9 @@ def int_arg(args: Mapping[str, str], name: str, default: int) -> int:
 
 
 def date_arg(args: Mapping[str, str], name: str) -> date | None:
-    """Return query parameter `name` as a date (YYYY-MM-DD), None when absent; anything else is a 400."""
+    """Return query parameter `name` as a date (YYYY-MM-DD), None when absent; anything else (blank too) is a 400."""
     value = args.get(name)
-    if not value:
+    if value is None:
         return None
     try:
         if len(value) != len("2026-01-01"):
@@ -85,7 +105,25 @@ def date_arg(args: Mapping[str, str], name: str) -> date | None:
         raise ApiError(400, f"参数 {name} 的日期格式应为 YYYY-MM-DD") from exc
 
 
-def str_arg(args: Mapping[str, str], name: str) -> str | None:
-    """Return query parameter `name` stripped, None when absent or blank."""
-    value = (args.get(name) or "").strip()
-    return value or None
+def pattern_arg(args: Mapping[str, str], name: str, pattern: str, message: str) -> str | None:
+    """Return query parameter `name` as sent, None when absent; present but not matching `pattern` is a 400."""
+    value = args.get(name)
+    if value is not None and not re.fullmatch(pattern, value):
+        raise ApiError(400, message)
+    return value
+
+
+def choice_arg(args: Mapping[str, str], name: str, choices: Collection[str], message: str) -> str | None:
+    """Return query parameter `name`, None when absent; present but not one of `choices` (blank too) is a 400."""
+    value = args.get(name)
+    if value is not None and value not in choices:
+        raise ApiError(400, message)
+    return value
+
+
+def str_arg(args: Mapping[str, str], name: str, max_length: int | None = None, label: str | None = None) -> str | None:
+    """Return query parameter `name` stripped, None when absent or blank; longer than `max_length` is a 400."""
+    value = args.get(name) or ""
+    if max_length is not None and len(value) > max_length:
+        raise ApiError(400, f"{label or '参数 ' + name}不能超过{max_length}个字")
+    return value.strip() or None

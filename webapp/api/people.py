@@ -5,6 +5,7 @@ get counts and rows without names, numbers are masked unless `reveal=true` is as
 person outside the jurisdiction is a 404 like one that does not exist.
 """
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,10 +16,11 @@ from processes import resource_base
 from services.codes import CHILD_RELATIONS, ETHNICITIES, MARITAL_STATUSES, SEXES
 from services.db import db
 from webapp.api.errors import ApiError
-from webapp.api.payload import json_object, optional_string
+from webapp.api.payload import DIVISION_CODE, json_object, optional_string, whole_number
 
 SEARCH_FIELDS = {"query", "division", "page", "page_size"}
 MAX_PAGE = 100_000
+MAX_QUERY_LENGTH = resource_base.MAX_QUERY_LENGTH
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -37,9 +39,29 @@ def _whole_number(body: dict[str, Any], name: str, default: int, maximum: int) -
     value = body.get(name, default)
     if value is None:
         return default
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= maximum:
         raise ApiError(400, f"字段 {name} 应为1到{maximum}之间的整数", fields={name: f"应为1到{maximum}之间的整数"})
-    return value
+    return number
+
+
+def _query(body: dict[str, Any]) -> str:
+    """Return the search text: a string of at most MAX_QUERY_LENGTH characters (another shape is a 400)."""
+    query = optional_string(body, "query")
+    if query is None:
+        raise ApiError(400, resource_base.GUIDANCE, fields={"query": "必填"})
+    if len(query) > MAX_QUERY_LENGTH:
+        too_long = f"不能超过{MAX_QUERY_LENGTH}个字"
+        raise ApiError(400, f"搜索内容{too_long}", fields={"query": too_long})
+    return query
+
+
+def _division_filter(body: dict[str, Any]) -> str | None:
+    """Return the division asked for (None for the user's own); a string that is not a division code is a 400."""
+    division = optional_string(body, "division")
+    if division is not None and not re.fullmatch(DIVISION_CODE, division):
+        raise ApiError(400, resource_base.BAD_DIVISION, fields={"division": "应为2、4、6、9或12位数字"})
+    return division
 
 
 def _row_json(row: resource_base.PersonRow, names: dict[str, str]) -> dict[str, Any]:
@@ -60,10 +82,15 @@ def _count_json(count: resource_base.PlaceCount, names: dict[str, str]) -> dict[
 def search_people() -> ResponseReturnValue:
     """Find persons of the token owner's jurisdiction by whole ID number, whole phone or the start of the name."""
     body = json_object(request, SEARCH_FIELDS)
-    query, division = optional_string(body, "query"), optional_string(body, "division")
+    query, division = _query(body), _division_filter(body)
     page = _whole_number(body, "page", 1, MAX_PAGE)
     page_size = _whole_number(body, "page_size", resource_base.DEFAULT_PAGE_SIZE, resource_base.MAX_PAGE_SIZE)
-    result = resource_base.search(db.session, g.api_user, query, division=division, page=page, page_size=page_size)
+    try:
+        result = resource_base.search(db.session, g.api_user, query, division=division, page=page,
+                                      page_size=page_size)
+    except resource_base.ResourceBaseError as exc:
+        # The request is well formed; what it asks for is not a searchable ID number, phone or name.
+        raise ApiError(422, str(exc), fields={"query": str(exc)}) from None
     return {
         "kind": result.query.kind, "kind_label": resource_base.KINDS[result.query.kind],
         "division": _division(result.scope, result.names) or {"code": result.scope, "name": result.scope},
@@ -75,7 +102,7 @@ def search_people() -> ResponseReturnValue:
 
 
 def _reveal_arg() -> bool:
-    value = (request.args.get("reveal") or "false").lower()
+    value = request.args.get("reveal", "false")
     if value not in {"true", "false", "1", "0"}:
         raise ApiError(400, "参数 reveal 应为 true 或 false")
     return value in {"true", "1"}

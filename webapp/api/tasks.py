@@ -20,10 +20,21 @@ from processes.jurisdiction import may_act, may_see_task
 from processes.roles import ROLES
 from services import cases, divisions
 from services.accounts import UserModel
-from services.cases import CaseModel
+from services.cases import CASE_TYPES, CaseModel
 from services.db import db
 from webapp.api.errors import ApiError
-from webapp.api.payload import MAX_ID, date_arg, id_list, int_arg, json_object, optional_string, str_arg
+from webapp.api.payload import (
+    DIVISION_CODE,
+    MAX_ID,
+    choice_arg,
+    date_arg,
+    id_list,
+    int_arg,
+    json_object,
+    optional_string,
+    pattern_arg,
+    str_arg,
+)
 from webapp.filters import mask_phone
 
 TASK_NOT_FOUND = "任务不存在"
@@ -158,9 +169,12 @@ def list_tasks():
     """Return one page of an inbox view with the counts of every view (the rows of the HTML inbox)."""
     args = request.args
     query = inbox.InboxQuery(
-        view=args.get("view") or "todo", case_type=str_arg(args, "case_type"),
-        case_status=str_arg(args, "case_status"), division=str_arg(args, "division"),
-        due_before=date_arg(args, "due_before"), search=str_arg(args, "search"), page=int_arg(args, "page", 1),
+        view=choice_arg(args, "view", inbox.VIEWS, f"未知的待办视图：{args.get('view', '')[:30]}") or "todo",
+        case_type=choice_arg(args, "case_type", CASE_TYPES, f"未知的申请类型：{args.get('case_type', '')[:30]}"),
+        case_status=str_arg(args, "case_status"),
+        division=pattern_arg(args, "division", DIVISION_CODE, "区划代码应为2、4、6、9或12位数字"),
+        due_before=date_arg(args, "due_before"),
+        search=str_arg(args, "search", inbox.MAX_SEARCH_LENGTH, label="搜索内容"), page=int_arg(args, "page", 1),
         page_size=int_arg(args, "page_size", inbox.DEFAULT_PAGE_SIZE),
     )
     me = _me()

@@ -5,6 +5,10 @@ Citizens sign in with phone and password; staff then confirm a code sent to thei
 Between the two staff steps the session holds only a pending marker (account id, expiry, where to go next), never a
 signed-in state: `login_user` runs after the code is confirmed. The marker lives `PENDING_SECONDS`, counted from the
 password step and not extended by asking for another code, so a password proof does not stay usable for long.
+
+A full sign-in starts a session on the server (services.sessions) whose key the cookie carries; signing out ends it
+there, so a copy of the cookie taken before is worth nothing after. An account whose password an administrator reset
+opens only the password change (and sign-out) until its holder has chosen a new password.
 """
 
 import math
@@ -19,11 +23,12 @@ from engine.db import utcnow
 from forms.auth import CodeForm, LoginForm
 from forms.base import BaseForm
 from processes.roles import STAFF_ROLES
-from services import accounts, rate_limits, sms_codes
+from services import accounts, audit, rate_limits, sessions, sms_codes
 from services.accounts import UserModel
 from services.db import db
-from webapp.extensions import SESSION_EPOCH_KEY, SignedInUser
+from webapp.extensions import SIGN_IN_KEY, SignedInUser
 from webapp.filters import mask_phone
+from webapp.throttling import client_address, limit
 
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
 
@@ -60,38 +65,55 @@ def _restart_session() -> None:
 
 
 def sign_in_account(account: UserModel) -> None:
-    """Sign `account` in on a fresh session."""
+    """Sign `account` in on a fresh session, started on the server (device and address noted for its owner)."""
     _restart_session()
-    keep_session(account)
-    login_user(SignedInUser(account))
+    key, sign_in = sessions.start(db.session, account.id, address=client_address(),
+                                  user_agent=request.headers.get("User-Agent", ""))
+    session[SIGN_IN_KEY] = key
+    login_user(SignedInUser(account, sign_in))
+    audit.record(db.session, account.actor, "signed_in", user_id=account.id, address=client_address())
 
 
-def keep_session(account: UserModel) -> None:
-    """Keep the current session valid after the account's epoch was raised (the other sessions end)."""
-    session[SESSION_EPOCH_KEY] = account.session_epoch or 0
+def sign_out(reason: str) -> None:
+    """End the current session on the server and in the browser."""
+    if current_user.is_authenticated:
+        sessions.end(db.session, current_user.sign_in, reason)
+    logout_user()
+    _restart_session()
+
+
+# What an account that must change its password may still open.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.me", "auth.change_password", "auth.logout", "auth.end_session",
+                                       "auth.end_all_sessions", "static"})
+
+
+def _may_open_before_password_change(endpoint: str | None) -> bool:
+    return endpoint in PASSWORD_CHANGE_ENDPOINTS or (endpoint or "").endswith(".static")
+
+
+@bp.before_app_request
+def _password_change_first() -> Response | None:
+    """Send an account whose password an administrator reset to the password change, whatever it asks for."""
+    if request.blueprint == "api" or _may_open_before_password_change(request.endpoint) or "_user_id" not in session:
+        return None
+    if current_user.is_authenticated and current_user.account.password_change_required:
+        flash("管理员已重置您的密码，请先设置新密码", "warning")
+        return redirect(url_for("auth.me") + "#password")
+    return None
 
 
 def issue_code(phone: str, purpose: str, *, deliver: bool = True) -> bool:
-    """Send an SMS code within the configured limits and flash what happened; return whether it was sent.
+    """Send an SMS code within the rate limits and flash what happened; return whether it was sent.
 
-    Besides the per-phone limits of `sms_codes`, codes are counted per client address and for the whole site. The
-    address is counted first and on every request (it throttles the caller); the site-wide count is taken together
-    with the code, in one savepoint, so that a request refused for its address or its phone spends none of it.
+    Besides the phone's own limit (counted by `sms_codes`), a code counts against the client address and the whole
+    site, all or none: a request refused for its phone or its address spends nothing of the site's ceiling. A refusal
+    is shown on the form the person was filling in, which comes back as typed.
     """
     config = current_app.config
     try:
-        # The peer address; behind a reverse proxy that is the proxy's (trusting X-Forwarded-For is its own setting).
-        rate_limits.hit(db.session, "sms_code:address", request.remote_addr or "",
-                        limit=config["SMS_CODE_PER_ADDRESS_HOURLY"], per_seconds=3600)
-        with db.session.begin_nested():
-            rate_limits.hit(db.session, "sms_code:global", "", limit=config["SMS_CODE_GLOBAL_HOURLY"],
-                            per_seconds=3600)
-            sms_codes.issue_code(
-                db.session, phone, purpose, ttl_seconds=config["SMS_CODE_TTL_SECONDS"],
-                resend_seconds=config["SMS_CODE_RESEND_SECONDS"], hourly_limit=config["SMS_CODE_HOURLY_LIMIT"],
-                daily_limit=config["SMS_CODE_DAILY_LIMIT"], deliver=deliver,
-            )
-    except (sms_codes.CodeRefused, rate_limits.RateLimited) as exc:
+        sms_codes.issue_code(db.session, phone, purpose, ttl_seconds=config["SMS_CODE_TTL_SECONDS"], deliver=deliver,
+                             counted_with=[("sms_code:address", client_address()), ("sms_code:global", "")])
+    except rate_limits.RateLimited as exc:
         flash(exc.message, "warning")
         return False
     minutes = math.ceil(config["SMS_CODE_TTL_SECONDS"] / 60)
@@ -111,10 +133,10 @@ def _pending_account() -> tuple[UserModel | None, str]:
     if account is None or not account.active:
         session.pop(PENDING_KEY, None)
         return None, accounts.INACTIVE
-    if accounts.is_locked(account):
+    if wait := accounts.lock_wait(account.phone):
         # Someone has been guessing this password since: the lock holds for the pending step too.
         session.pop(PENDING_KEY, None)
-        return None, accounts.locked_message(account.locked_until)
+        return None, accounts.locked_message(wait)
     return account, ""
 
 
@@ -127,14 +149,11 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
+        limit([("sign_in:address", client_address())])
         try:
-            account = accounts.authenticate(
-                db.session, form.phone.data, form.password.data,
-                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                lock_minutes=current_app.config["LOGIN_LOCK_MINUTES"],
-            )
+            account = accounts.authenticate(db.session, form.phone.data, form.password.data)
         except accounts.LoginRefused as exc:
-            # Rendered with 200 so that the request edge commits the failure count (see create_app).
+            # The same answer, status 200, for a wrong password, an unknown phone and a locked one.
             error = exc.message
         else:
             if account.role not in STAFF_ROLES:
@@ -177,6 +196,7 @@ def verify():
             return redirect(next_url)
         # Rendered with 200 so that the request edge commits the attempt count.
         error = "验证码不正确或已失效，请核对短信或重新获取"
+        audit.record(db.session, account.actor, "sign_in_failed", user_id=account.id, reason=error)
     return render_template("auth/verify.html", form=form, resend_form=BaseForm(), error=error,
                            phone=mask_phone(account.phone))
 
@@ -193,9 +213,8 @@ def resend():
 
 @bp.post("/logout")
 def logout():
-    """Sign out and forget the session."""
-    logout_user()
-    _restart_session()
+    """Sign out, ending the session on the server too."""
+    sign_out(sessions.LOGOUT)
     flash("您已退出登录", "info")
     return redirect(url_for("auth.login"))
 

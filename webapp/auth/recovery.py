@@ -2,10 +2,12 @@
 
 Neither path tells whether a phone or an address is registered: the pages answer the same either way (an unknown
 phone gets a code that is counted but never sent, see `sms_codes.issue_code`). A new password lifts any sign-in
-lock and ends every session of the account; the person then signs in with it.
+lock and ends every session of the account; the person then signs in with it. Recovery is open to a locked account
+(that is what lets its owner past a stranger's guessing); attempts are limited per client address and per phone or
+email address (rate limits `recovery:*`).
 """
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from forms.auth import EmailResetForm, NewPasswordForm, SmsResetForm
@@ -13,6 +15,8 @@ from services import accounts, password_reset, sms_codes
 from services.db import db
 from webapp.auth import bp, issue_code
 from webapp.auth.registration import WRONG_CODE
+from webapp.external_urls import external_url
+from webapp.throttling import client_address, limit
 
 EMAIL_SENT = "如果该邮箱已绑定账号，我们已向其发送重置密码的链接，请在 {minutes} 分钟内打开邮件中的链接设置新密码。"
 LINK_INVALID = "重置密码链接无效、已过期或已使用，请重新申请"
@@ -43,6 +47,7 @@ def forgot_sms():
     form = SmsResetForm()
     if not form.validate_on_submit():
         return _sms_page(form)
+    limit([("recovery:address", client_address()), ("recovery:account", form.phone.data)])
     account = accounts.find_by_phone(db.session, form.phone.data)
     if not sms_codes.verify_code(db.session, form.phone.data, sms_codes.RESET_PASSWORD, form.code.data) \
             or account is None or not account.active:
@@ -67,8 +72,7 @@ def forgot_sms_code():
 
 
 def _link_for(token: str) -> str:
-    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url
-    return base.rstrip("/") + url_for("auth.reset", token=token)
+    return external_url("auth.reset", token=token)
 
 
 @bp.route("/forgot/email", methods=["GET", "POST"])
@@ -79,6 +83,7 @@ def forgot_email():
     form = EmailResetForm()
     if not form.validate_on_submit():
         return render_template("auth/forgot_email.html", form=form)
+    limit([("recovery:address", client_address()), ("recovery:account", form.email.data.lower())])
     minutes = current_app.config["PASSWORD_RESET_MINUTES"]
     password_reset.send_links(db.session, form.email.data, current_app.config["SECRET_KEY"], _link_for, minutes)
     flash(EMAIL_SENT.format(minutes=minutes), "info")

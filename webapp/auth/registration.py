@@ -14,7 +14,7 @@ from flask import flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
 from forms.auth import NoticeForm, RegisterForm
-from services import accounts, identity_check, notifications, sms_codes
+from services import accounts, consents, identity_check, notifications, sms_codes
 from services.db import db
 from webapp.auth import bp, issue_code, sign_in_account
 
@@ -98,6 +98,7 @@ def register_submit():
                 db.session, phone=form.phone.data, name=form.name.data, id_number=form.id_number.data,
                 password=form.password.data, email=form.email.data or None, identity_level=verdict.level,
             )
+            consents.record(db.session, account, consents.REGISTRATION)  # the notice accepted includes the policy
         except identity_check.ProviderUnavailable as exc:
             problems = {"id_number": str(exc)}
         except accounts.RegistrationRefused as exc:

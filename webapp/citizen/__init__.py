@@ -16,6 +16,7 @@ from services.accounts import UserModel
 from services.db import db
 from services.filestore import FileStore
 from webapp.citizen import progress
+from webapp.throttling import client_address
 
 bp = Blueprint("citizen", __name__, template_folder="templates", static_folder="static",
                static_url_path="/citizen-static")
@@ -270,14 +271,13 @@ def track():
     form = TrackForm()
     found = None
     if form.validate_on_submit():
-        config = current_app.config
         try:
-            # The peer address; behind a reverse proxy it is the proxy's (trusting X-Forwarded-For is another setting).
-            rate_limits.hit(db.session, "track:address", request.remote_addr or "", limit=config["TRACK_PER_ADDRESS"],
-                            per_seconds=config["TRACK_WINDOW_MINUTES"] * 60)
+            rate_limits.hit("track:address", client_address())
         except rate_limits.RateLimited as exc:
+            # The page as typed, with the wait: 429 and Retry-After as on the other refused pages.
             form.form_errors.append(exc.message)
-            return render_template("citizen/track.html", form=form, case=None, view=None), 429
+            return render_template("citizen/track.html", form=form, case=None, view=None), 429, \
+                {"Retry-After": str(exc.retry_after)}
         found = cases.get_case(db.session, form.case_number.data)
         if found is None or found.contact_phone != form.phone.data:
             found = None

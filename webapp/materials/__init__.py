@@ -13,12 +13,12 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from engine.models import AuditEventModel, HumanTaskModel
+from engine.models import HumanTaskModel
 from forms.base import normalized
 from forms.materials import DeleteForm, UploadForm
 from processes.jurisdiction import may_read_case, may_see_task
 from processes.roles import STAFF_ROLES
-from services import applications, materials
+from services import applications, audit, materials
 from services.accounts import UserModel
 from services.applications import ApplicationModel
 from services.cases import CaseModel
@@ -166,8 +166,8 @@ def view(token: str):
     """Serve a material at full size; a PDF always as a download. Staff views are audited."""
     material, case = _readable(token)
     if case is not None:
-        db.session.add(AuditEventModel(instance_id=case.instance_id, actor=_account().actor, kind="material_viewed",
-                                       detail={"name": material.label, "material": material.token}))
+        audit.record(db.session, _account().actor, "material_viewed", instance_id=case.instance_id,
+                     name=material.label, material=material.token)
     download_name = f"{material.label}.pdf" if material.content_type == PDF else None
     return _send(material.stored_name, material.content_type, download_name)
 

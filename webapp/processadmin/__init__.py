@@ -22,6 +22,7 @@ from processes.roles import POLICY_ADMIN, ROLES, STAFF_ROLES, SYSTEM_ADMIN
 from processes.runtime import RUNTIME
 from services import assignments, cases
 from services.db import db
+from webapp import error_page
 from webapp.admin import Pager, _page_number, roles_required
 
 bp = Blueprint("processadmin", __name__, url_prefix="/admin/processes", template_folder="templates")
@@ -51,7 +52,10 @@ def _cap_uploads() -> None:
 
 
 @bp.errorhandler(RequestEntityTooLarge)
-def _too_large(_exc):
+def _too_large(exc):
+    # Raised before any view checked who is asking: only readers see the process list with the message.
+    if not (current_user.is_authenticated and current_user.account.role in READERS):
+        return error_page(exc)
     return _index_page(DiagramUploadForm(formdata=None), problems=[TOO_LARGE], status=413)
 
 
@@ -161,7 +165,7 @@ def _back_to(definition_id: int):
 def activate(definition_id: int):
     """Put a version in service."""
     definition = _definition(definition_id)
-    definitions.activate(db.session, definition)
+    definitions.activate(db.session, definition, _actor())
     current = definitions.current(db.session, definition.key)
     note = "新申请将按此版本办理" if current.id == definition.id else f"新申请仍按更新的 v{current.version} 办理"
     flash(f"已启用 {definition.key} v{definition.version}，{note}", "success")
@@ -174,7 +178,7 @@ def retire(definition_id: int):
     """Take a version out of service (refused when a case type would be left without a process)."""
     definition = _definition(definition_id)
     try:
-        definitions.retire(db.session, definition)
+        definitions.retire(db.session, definition, _actor())
     except definitions.RetireRefused as exc:
         flash(str(exc), "error")
         return _back_to(definition_id)

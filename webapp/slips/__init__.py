@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, render_template
 from flask_login import current_user, login_required
 
 from processes import hall
@@ -11,6 +11,7 @@ from services.cases import CaseModel
 from services.db import db
 from services.documents import SlipModel
 from services.pdf_fonts import FontUnavailable
+from webapp.external_urls import external_url
 
 bp = Blueprint("slips", __name__, url_prefix="/slips", template_folder="templates")
 UNAVAILABLE_MESSAGE = "登记单暂时无法生成，请稍后再试或联系工作人员"
@@ -18,7 +19,7 @@ UNAVAILABLE_MESSAGE = "登记单暂时无法生成，请稍后再试或联系工
 
 def pdf_response(case: CaseModel, slip: SlipModel, *, attachment: bool) -> Response:
     """Render the slip of a case and send it (as a download, or inline for printing)."""
-    verify_url = url_for("slips.verify", code=slip.verification_code, _external=True)
+    verify_url = external_url("slips.verify", code=slip.verification_code)
     try:
         pdf = slips.render_pdf(slips.facts(db.session, slip, case), verify_url,
                                font_setting=current_app.config["PDF_FONT"] or None,

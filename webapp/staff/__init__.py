@@ -11,16 +11,17 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from engine.errors import EngineError, NotFound, TaskConflict
-from engine.models import AuditEventModel, HumanTaskModel
+from engine.models import HumanTaskModel
 from forms.tasks import CommentForm, ReassignForm, decision_form
 from processes import casework, inbox
 from processes.casework import CaseworkError, Forbidden
 from processes.forms import FORMS
 from processes.jurisdiction import may_see_task
-from services import cases, comments
+from services import audit, cases, comments
 from services.accounts import UserModel
 from services.cases import CASE_TYPES
 from services.db import db
+from webapp import search_tokens
 from webapp.casepage import case_facts
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates", static_folder="static")
@@ -43,15 +44,26 @@ def _account() -> UserModel:
     return current_user.account
 
 
-def _query_from_args() -> inbox.InboxQuery:
-    args = request.args
-    due_before = args.get("due_before") or None
+def _query_from(values, search: str | None) -> inbox.InboxQuery:
+    """Build the inbox query from filter values; the search term never comes from a URL (see inbox_search)."""
+    due_before = values.get("due_before") or None
     return inbox.InboxQuery(
-        view=args.get("view", "todo"), case_type=args.get("case_type") or None,
-        case_status=args.get("case_status") or None, division=args.get("division") or None,
-        due_before=_date(due_before) if due_before else None, search=args.get("search") or None,
-        page=_int(args.get("page"), 1),
+        view=values.get("view", "todo"), case_type=values.get("case_type") or None,
+        case_status=values.get("case_status") or None, division=values.get("division") or None,
+        due_before=_date(due_before) if due_before else None, search=search,
+        page=_int(values.get("page"), 1),
     )
+
+
+def _search_from_token() -> str | None:
+    token = request.args.get("q")
+    if not token:
+        return None
+    sealed = search_tokens.open_token(token, _account().id)
+    if sealed is None:
+        flash(search_tokens.EXPIRED, "warning")
+        return None
+    return sealed.get("search") or None
 
 
 def _int(value: str | None, default: int) -> int:
@@ -70,14 +82,31 @@ def _date(value: str) -> date:
 def inbox_page():
     """Show the inbox: views with counts, filters, a page of tasks."""
     try:
-        query = _query_from_args()
+        query = _query_from(request.args, _search_from_token())
         page = inbox.inbox(db.session, _account(), query)
     except (CaseworkError, Forbidden) as exc:
         flash(str(exc), "error")
         query = inbox.InboxQuery()
         page = inbox.inbox(db.session, _account(), query)
     return render_template("staff/inbox.html", page=page, query=query, views=inbox.VIEWS, case_types=CASE_TYPES,
-                           me=_account().actor)
+                           me=_account().actor, token=request.args.get("q") if query.search else None)
+
+
+@bp.post("/search")
+@staff_required
+def inbox_search():
+    """Take the filter form by POST and show its result at a URL that holds no search term (ID numbers stay out of
+    access logs and history): the term travels in a sealed, short-lived token."""
+    form = request.form
+    filters = {name: form.get(name) or None for name in ("view", "case_type", "division", "due_before")}
+    search = (form.get("search") or "").strip()
+    try:
+        _query_from(form, search or None)
+    except (CaseworkError, Forbidden) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.inbox_page", view=filters["view"]), code=303)
+    token = search_tokens.seal({"search": search}, _account().id) if search else None
+    return redirect(url_for("staff.inbox_page", **filters, q=token), code=303)
 
 
 def _back() -> str:
@@ -188,8 +217,8 @@ def task_page(task_id: int):
 def reveal(task_id: int):
     """Show the unmasked contact details of the task's case; every reveal is written to the audit trail."""
     task = _visible_task(task_id)
-    db.session.add(AuditEventModel(instance_id=task.instance_id, actor=_account().actor, kind="pii_viewed",
-                                   element=task.bpmn_id, detail={"fields": ["contact_phone", "id_number", "phone"]}))
+    audit.record(db.session, _account().actor, "pii_viewed", instance_id=task.instance_id, element=task.bpmn_id,
+                 fields=["contact_phone", "id_number", "phone"])
     spec = FORMS.get(task.form_key or "")
     form = decision_form(spec.decisions, spec.reason_required_for)() if spec else None
     return _page(task, form, revealed=True)
