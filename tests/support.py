@@ -4,18 +4,25 @@ import os
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-import webapp.models  # noqa: F401 - registers every table, so drop_all drops those no imported module has named yet
-from engine.db import Base
+from sqlalchemy import MetaData, create_engine, text
 
 
 def reset_schema(url: str) -> None:
-    """Drop every table of the product (and Alembic's version) from the database at `url`."""
+    """Empty the database at `url` of everything a migration may have made, whatever revision made it.
+
+    Dropping the tables the code knows today would leave behind a table a later revision removed, or a function a
+    trigger used, and the migrations would then fail to create them again. On PostgreSQL the schema goes whole; on
+    SQLite every table found is dropped.
+    """
     engine = create_engine(url)
     with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        else:
+            found = MetaData()
+            found.reflect(connection)
+            found.drop_all(connection)
     engine.dispose()
 
 

@@ -174,7 +174,6 @@ class Filler:
 
 def fill(url: str) -> dict:
     """Empty, migrate and fill the database at `url`; return the benchmark users and what they should see."""
-    import webapp.models  # noqa: F401 - every table known to the metadata, so reset_schema drops them all
     from engine.models import ProcessDefinitionModel
     from services import accounts
     from webapp.migrations import upgrade

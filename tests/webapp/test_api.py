@@ -481,6 +481,21 @@ def test_the_inbox_filters_as_the_workbench_does(session, submit, api):
     assert first.case_number != second.case_number
 
 
+def test_an_id_number_is_searched_in_the_body_never_in_the_url(apply, api):
+    case = apply()
+    hukou = api("hukou")
+    refused = _error(hukou.get(f"{SERVER_PREFIX}/tasks?search={WOMAN_ID}"), 400)
+    assert "POST /api/v1/tasks/search" in refused["message"]
+    found = hukou.post(f"{SERVER_PREFIX}/tasks/search", json_body={"search": WOMAN_ID, "page_size": 1.0})
+    assert found.status_code == 200, found.get_json()
+    assert [item["case_number"] for item in found.get_json()["items"]] == [case.case_number]
+    # The same filters as the query string, with their checks.
+    assert hukou.post(f"{SERVER_PREFIX}/tasks/search",
+                      json_body={"search": WOMAN_ID, "case_type": "second_child"}).get_json()["total"] == 0
+    _error(hukou.post(f"{SERVER_PREFIX}/tasks/search", json_body={"page": [1]}), 400)
+    _error(hukou.post(f"{SERVER_PREFIX}/tasks/search", json_body={"whatever": 1}), 400)
+
+
 def test_statistics_are_scoped_to_the_token_owners_division(submit, api):
     submit()
     submit(case_type="second_child")
@@ -539,6 +554,8 @@ def test_every_documented_operation_answers_as_documented(session, submit, apply
     hukou = api("hukou")
     assert hukou.get(f"{SERVER_PREFIX}/openapi.json").status_code == 200
     assert _todo(hukou) == [task]
+    searched = hukou.post(f"{SERVER_PREFIX}/tasks/search", json_body={"search": case.case_number})
+    assert [item["id"] for item in searched.get_json()["items"]] == [task]
     assert hukou.get(f"{SERVER_PREFIX}/tasks/{task}").status_code == 200
     assert hukou.post(f"{SERVER_PREFIX}/tasks/{task}/claim").status_code == 200
     assert hukou.post(f"{SERVER_PREFIX}/tasks/{task}/release").status_code == 200

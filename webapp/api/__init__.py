@@ -29,6 +29,7 @@ STAFF_ONLY = "接口仅供工作人员使用"
 
 # The routing table; the OpenAPI document describes each of these (tests check both ways).
 bp.add_url_rule("/tasks", view_func=tasks.list_tasks, methods=["GET"])
+bp.add_url_rule("/tasks/search", view_func=tasks.search_tasks, methods=["POST"])
 bp.add_url_rule("/tasks/claim", view_func=tasks.claim_tasks, methods=["POST"])
 bp.add_url_rule("/tasks/<int:task_id>", view_func=tasks.get_task, methods=["GET"])
 bp.add_url_rule("/tasks/<int:task_id>/claim", view_func=tasks.claim_task, methods=["POST"])

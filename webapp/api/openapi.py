@@ -354,26 +354,41 @@ RESPONSES = {
 
 JSON_BODY_NOTE = "请求体须为 JSON 对象（Content-Type: application/json），不得包含未列出的字段。"
 
+# The inbox filters: query parameters of GET /tasks, fields of the body of POST /tasks/search.
+TASK_FILTERS: list[dict[str, Any]] = [
+    {"name": "view", "in": "query", "schema": {"type": "string", "enum": list(VIEWS), "default": "todo"},
+     "description": "、".join(f"{key}（{label}）" for key, label in VIEWS.items())},
+    {"name": "case_type", "in": "query", "schema": {"type": "string", "enum": list(CASE_TYPES)},
+     "description": "申请类型"},
+    {"name": "case_status", "in": "query", "schema": {"type": "string"}, "description": "案件状态"},
+    {"name": "division", "in": "query", "schema": {"type": "string", "pattern": DIVISION_CODE},
+     "description": "本人辖区内的区划代码（2、4、6、9或12位）"},
+    {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "期限不晚于该日（中国时间）"},
+    {"name": "search", "in": "query", "schema": {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
+     "description": "受理编号（或其开头）或姓名的一部分；夫妻一方完整的身份证号码只能用 POST /tasks/search "
+                    "放在请求体中"},
+    {"name": "page", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER, "default": 1}},
+    {"name": "page_size", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}},
+]
+SCHEMAS["TaskSearchRequest"] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {f["name"]: {**f["schema"], "description": f.get("description", "")} for f in TASK_FILTERS},
+}
+
 PATHS: dict[str, Any] = {
     "/tasks": {"get": {
         "operationId": "listTasks", "tags": ["tasks"], "summary": "待办列表（与工作台收件箱相同的任务）",
-        "parameters": [
-            {"name": "view", "in": "query", "schema": {"type": "string", "enum": list(VIEWS), "default": "todo"},
-             "description": "、".join(f"{key}（{label}）" for key, label in VIEWS.items())},
-            {"name": "case_type", "in": "query", "schema": {"type": "string", "enum": list(CASE_TYPES)},
-             "description": "申请类型"},
-            {"name": "case_status", "in": "query", "schema": {"type": "string"}, "description": "案件状态"},
-            {"name": "division", "in": "query", "schema": {"type": "string", "pattern": DIVISION_CODE},
-             "description": "本人辖区内的区划代码（2、4、6、9或12位）"},
-            {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date"},
-             "description": "期限不晚于该日（中国时间）"},
-            {"name": "search", "in": "query", "schema": {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
-             "description": "受理编号（或其开头）、夫妻一方完整的身份证号码或姓名的一部分"},
-            {"name": "page", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER, "default": 1}},
-            {"name": "page_size", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}},
-        ],
+        "parameters": TASK_FILTERS,
+        "responses": {"200": _json(_ref("TaskList"), "一页任务及各视图的数量"), **_errors(400, 401, 403)},
+    }},
+    "/tasks/search": {"post": {
+        "operationId": "searchTasks", "tags": ["tasks"], "summary": "按条件查找待办（身份证号码只放在请求体中）",
+        "description": "与 GET /tasks 相同的筛选条件，放在请求体中；按身份证号码查找只能用此接口。" + JSON_BODY_NOTE,
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": _ref("TaskSearchRequest")}}},
         "responses": {"200": _json(_ref("TaskList"), "一页任务及各视图的数量"), **_errors(400, 401, 403)},
     }},
     "/tasks/claim": {"post": {
