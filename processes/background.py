@@ -6,7 +6,7 @@ import time
 
 from engine.runtime import Outcome
 from processes.runtime import RUNTIME
-from services import audit
+from services import audit, sessions
 from services.db import db
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def perform_outbox(outbox_id: int) -> Outcome:
 
 def tick() -> dict[str, int]:
     """Fire every due timer, hand the due outbox rows (retries, lost messages) to the dispatcher, and purge the audit
-    events past their retention."""
+    events past their retention and the sign-in sessions long over."""
     with db.factory() as session:
         due = RUNTIME.due_timers(session)
     fired = 0
@@ -38,6 +38,9 @@ def tick() -> dict[str, int]:
         db.dispatcher(outbox)
     with db.factory() as session:  # audit events past their retention (the chain stays verifiable)
         audit.purge_expired(session)
+        session.commit()
+    with db.factory() as session:  # sign-in sessions long ended or dead
+        sessions.purge(session)
         session.commit()
     return {"timers": fired, "outbox": len(outbox)}
 

@@ -15,12 +15,14 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, String, select, update
+from sqlalchemy import ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# Longer than any idle or absolute lifetime: a row older than this can only be ended or dead.
+KEPT_FOR = timedelta(days=30)
 KEY_MAX_LENGTH = 100  # a key is 43 characters; longer cookie values are not hashed
 ADDRESS_MAX_LENGTH = 45  # an IPv6 address in text
 DEVICE_MAX_LENGTH = 100
@@ -159,3 +161,13 @@ def session_of(session: Session, user_id: int, session_id: int) -> SignInSession
     """Return the account's session with this id, or None when it is not the account's (or does not exist)."""
     record = session.get(SignInSessionModel, session_id)
     return record if record is not None and record.user_id == user_id else None
+
+
+def purge(session: Session, now: datetime | None = None) -> int:
+    """Delete the sessions nobody has used for KEPT_FOR (ended, or long past any lifetime); return how many.
+
+    Sign-ins and sign-outs stay in the audit log; these rows only serve the owner's list of devices and the check of
+    each request, so a month is plenty.
+    """
+    cutoff = (now or utcnow()) - KEPT_FOR
+    return session.execute(delete(SignInSessionModel).where(SignInSessionModel.last_seen_at < cutoff)).rowcount or 0

@@ -275,3 +275,16 @@ def test_signing_out_everywhere_ends_every_device_and_every_copy(app, client, pe
     assert "已在所有设备上退出登录" in client.get("/auth/login").text
     assert not any(signed_in(c) for c in (client, phone, thief))
     assert {r.end_reason for r in sessions_of(people.citizen)} == {"signed_out_everywhere"}
+
+
+def test_the_tick_deletes_sessions_a_month_over_and_keeps_the_rest(app, people):
+    from processes.background import tick
+
+    with time_machine.travel(MONDAY_NINE - timedelta(days=40), tick=False):
+        sign_in(browser(app), people.citizen)
+    with time_machine.travel(MONDAY_NINE - timedelta(days=2), tick=False):
+        sign_in(browser(app), people.citizen)
+    with time_machine.travel(MONDAY_NINE, tick=False):
+        tick()
+    (kept,) = sessions_of(people.citizen)
+    assert kept.created_at.date() == (MONDAY_NINE - timedelta(days=2)).astimezone(kept.created_at.tzinfo).date()
