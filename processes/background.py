@@ -6,7 +6,7 @@ import time
 
 from engine.runtime import Outcome
 from processes.runtime import RUNTIME
-from services import audit, sessions
+from services import audit, holidays, sessions, statistics
 from services.db import db
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ def tick() -> dict[str, int]:
     with db.factory() as session:  # sign-in sessions long ended or dead
         sessions.purge(session)
         session.commit()
+    with db.factory() as session:  # the statistics tally, rebuilt when missing or its overdue cut has moved
+        statistics.keep_fresh(session)
+        session.commit()
+    with db.factory() as session:  # deadlines past the holiday table are counted Monday to Friday only
+        holidays.log_table_warning(session)
     return {"timers": fired, "outbox": len(outbox)}
 
 

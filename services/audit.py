@@ -46,6 +46,7 @@ KIND_LABELS = {
     "deployed": "部署流程版本", "version_activated": "启用流程版本", "version_retired": "停用流程版本",
     "assignment_rule_saved": "修改分派规则", "keys_rotated": "密钥轮换", "audit_purged": "清理过期审计记录",
     "audit_exported": "导出审计记录", "account_unlocked": "解锁账号",
+    "holiday_added": "录入节假日", "holiday_removed": "删除节假日", "holidays_imported": "导入节假日安排",
 }
 
 

@@ -105,6 +105,30 @@ def required_materials(answers: dict) -> list[tuple[str, str, str]]:
     return [(kind.key, kind.label, kind.hint) for kind in KINDS.values() if kind.key in required]
 
 
+def optional_materials(answers: dict) -> list[str]:
+    """Return the kinds worth offering beside the required ones: only what the answers make relevant.
+
+    Children already born (listed in the application) may have their 出生医学证明 attached even when the
+    application is made before the new birth; nothing else is offered without a reason in the answers.
+    """
+    required = {kind for kind, _label, _hint in required_materials(answers)}
+    offered = set()
+    if answers.get("children"):
+        offered.add(BIRTH_CERTIFICATE)
+    return [key for key in KINDS if key in offered - required]
+
+
+def shown_materials(answers: dict, uploaded: set[str]) -> list[tuple[MaterialKind, bool]]:
+    """Return (kind, required) of every kind the upload page lists, in page order.
+
+    The required and relevant optional kinds, and any kind that already has a file (the answers may have changed
+    since it was uploaded): a file is never hidden from the person who may delete it.
+    """
+    required = {kind for kind, _label, _hint in required_materials(answers)}
+    listed = required | set(optional_materials(answers)) | (uploaded & set(KINDS))
+    return [(kind, kind.key in required) for kind in KINDS.values() if kind.key in listed]
+
+
 def of_application(session: Session, application: ApplicationModel) -> list[MaterialModel]:
     """Return the application's materials, in page order of their kinds, oldest first within a kind."""
     rows = session.scalars(select(MaterialModel).where(MaterialModel.application_id == application.id)

@@ -10,12 +10,16 @@ second. The results are kept on disk under the instance folder, named by their c
 - the *fixed* faces (regular and bold) cover the template's own text, digits and Latin, and are built once;
 - a *document* face covers what a document has beyond them (names, the township), usually a few dozen characters.
 
+The fixed faces take seconds to build, so `prepare` builds them ahead of the first document (`flask init`, and
+each app start in the background), which then takes no longer than any other.
+
 xhtml2pdf picks, character by character, the first family in a `font-family` list that has the glyph, so a document
 lists `fixed, document`. A deployment may instead name its own TrueType font (.ttf, or .ttc with glyf outlines) in
 the PDF_FONT setting; it is used whole and ReportLab embeds the subset a document uses.
 """
 
 import hashlib
+import importlib
 import io
 import os
 import tempfile
@@ -33,6 +37,8 @@ FIXED, DOCUMENT = "SlipSans", "SlipText"  # name prefixes of the two kinds of ca
 BASIC_TEXT = "".join(chr(c) for c in range(0x20, 0x7F)) + "（）：；，。、·—《》“”‘’【】〔〕％＋－／　№"
 # Document faces kept on disk; older ones are removed when a new one is written (they can be built again).
 KEPT_DOCUMENT_FACES = 500
+# What cutting a face imports: loaded by `prepare`, so the first document face does not wait for them.
+CUTTING_MODULES = ("fontTools.subset", "fontTools.varLib.instancer", "xhtml2pdf.opentype")
 FONT_TABLES_NOT_NEEDED = ("GSUB", "GPOS", "GDEF", "BASE", "VORG", "vhea", "vmtx", "STAT", "HVAR", "VVAR", "MVAR")
 
 
@@ -93,6 +99,19 @@ def fonts_for(text: str, fixed_text: str, *, setting: str | None, cache_dir: Pat
         faces.append(_subset_face(DOCUMENT, rest, REGULAR, cache_dir))
         _prune(cache_dir)
     return DocumentFonts(tuple(faces))
+
+
+def prepare(fixed_text: str, *, setting: str | None, cache_dir: Path) -> DocumentFonts:
+    """Build the fixed faces for `fixed_text` if they are not on disk yet, and load what cutting a document face
+    needs, so the first document renders as fast as the rest; return the fixed faces.
+
+    Raises FontUnavailable like `fonts_for`.
+    """
+    fonts = fonts_for("", fixed_text, setting=setting, cache_dir=cache_dir)
+    if not setting:
+        for module in CUTTING_MODULES:
+            importlib.import_module(module)
+    return fonts
 
 
 def noto_sc_path() -> Path:

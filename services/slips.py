@@ -132,6 +132,11 @@ def _fixed_text() -> str:
     return "".join(ch for ch in set(source + labels) if ord(ch) > 0x7F)
 
 
+def prepare_fonts(font_setting: str | None, cache_dir: Path) -> None:
+    """Make the slip's fonts ready ahead of the first slip (see pdf_fonts.prepare); raises FontUnavailable."""
+    pdf_fonts.prepare(_fixed_text(), setting=font_setting, cache_dir=cache_dir)
+
+
 def render_pdf(slip: SlipFacts, verify_url: str, *, font_setting: str | None, cache_dir: Path) -> bytes:
     """Return the slip as a one-page A4 PDF, with the Chinese font embedded.
 

@@ -13,9 +13,19 @@ Where the numbers come from:
 - A province or a city is read from `case_tally`, a pre-aggregated table with one row per division, month, case
   type, dimension and value, kept at three grains: counties, cities and provinces. A page reads its own
   division's row set for the breakdowns and its children's for the per-division figures, so it sums a few
-  thousand rows whatever the number of cases. It is a snapshot: `flask stats refresh` rebuilds it (cron it, e.g.
-  hourly); pages served from it say when it was taken. A plain table rather than a PostgreSQL materialized view,
-  so the embedded SQLite default works the same way.
+  thousand rows whatever the number of cases. A plain table rather than a PostgreSQL materialized view, so the
+  embedded SQLite default works the same way.
+
+The tally keeps up by itself, so the levels agree at every moment:
+
+- every flush that creates, changes or deletes a case adds the difference it makes (the case as counted before
+  and after, `_before_case_changes` and `_after_case_changes`) in the same transaction: a submission, a
+  decision (the engine's status milestones), a correction that moves a case;
+- a full rebuild (`refresh`) counts open cases as overdue from a cut that moves at China midnight, so the tally
+  serves only while its cut is today's and its promised limit the configured one (`fresh_snapshot`); the `tick`
+  rebuilds it when it is not (`keep_fresh`), and meanwhile, or before it was ever built, a province or city is
+  counted live like a county, never shown as 0;
+- bulk writers that bypass the ORM (`services.synthetic`) rebuild it after them (`flask stats generate` does).
 
 Both paths derive each case's values with the same SQL expressions (`_case_values`), so they cannot disagree.
 
@@ -27,6 +37,7 @@ limit: the end of the Nth working day after its submission date (WorkCalendar.de
 """
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -35,6 +46,7 @@ from typing import Any
 from sqlalchemy import (
     CTE,
     ColumnElement,
+    Connection,
     Integer,
     Select,
     SmallInteger,
@@ -43,8 +55,10 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    event,
     func,
     insert,
+    inspect,
     literal,
     literal_column,
     null,
@@ -52,6 +66,8 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.expression import FunctionElement
@@ -60,8 +76,9 @@ from engine.calendar import CST, WorkCalendar, load_calendar
 from engine.db import Base, UTCDateTime, utcnow
 from services import divisions
 from services.case_timing import WorkingDays
-from services.cases import CASE_TYPES, CaseModel
+from services.cases import CASE_TYPES, FINAL_STATUSES, STATISTICS_COLUMNS, CaseModel
 from services.codes import ETHNICITIES
+from services.db import db, per_transaction
 
 DEFAULT_LIMIT_DAYS = 3
 COUNTY_LENGTH = 6
@@ -72,6 +89,8 @@ TALLY_GRAINS = (6, 4, 2)
 BATCH_SIZE = 5000
 
 STATUSES = ("办理中", "核实有误", "待现场确认", "登记成功", "不予登记", "已批准", "不予批准")
+# What the page calls 已登记: the outcomes that grant the registration or approval (not refusals, not open cases).
+REGISTERED_STATUSES = frozenset({"登记成功", "已批准"})
 UNKNOWN = ""
 UNKNOWN_LABEL = "未填写"
 # (key, lowest age, highest age, label): the same bands for mothers and fathers.
@@ -271,6 +290,117 @@ def snapshot(session: Session) -> TallySnapshotModel | None:
     return session.get(TallySnapshotModel, 1)
 
 
+_limit_days = DEFAULT_LIMIT_DAYS  # the promised limit the tally is kept for (STATS_LIMIT_DAYS)
+
+
+def configure(limit_days: int) -> None:
+    """Set the promised limit (working days) that `keep_fresh` builds the tally for."""
+    global _limit_days  # noqa: PLW0603 - one setting per process, like the app's own
+    _limit_days = limit_days
+
+
+def _calendar(session: Session) -> WorkCalendar:
+    """Return the holiday calendar, read once per transaction."""
+    memo = per_transaction(session)
+    if "work_calendar" not in memo:
+        memo["work_calendar"] = load_calendar(session)
+    return memo["work_calendar"]
+
+
+def _snapshot_timing(stamp: TallySnapshotModel, calendar: WorkCalendar) -> Timing:
+    """Return the Timing the tally was rebuilt with: what it counts every case by, until the next rebuild."""
+    return Timing(calendar, stamp.limit_days, stamp.refreshed_at)
+
+
+def fresh_snapshot(session: Session, timing: Timing) -> TallySnapshotModel | None:
+    """Return the tally's snapshot if the tally counts every case as `timing` would, else None (missing, built for
+    another promised limit, or built before the open cases' overdue cut last moved)."""
+    stamp = snapshot(session)
+    if stamp is None or stamp.limit_days != timing.limit_days:
+        return None
+    if _snapshot_timing(stamp, timing.calendar).open_overdue_before() != timing.open_overdue_before():
+        return None
+    return stamp
+
+
+def keep_fresh(session: Session, now: datetime | None = None) -> int | None:
+    """Rebuild the tally if it cannot serve now (see `fresh_snapshot`); return the cases counted, None if it could.
+
+    Run by the periodic tick. Flushed, not committed.
+    """
+    timing = Timing(load_calendar(session), _limit_days, now or utcnow())
+    if fresh_snapshot(session, timing) is not None:
+        return None
+    return refresh(session, timing)
+
+
+# -- following each change to a case ------------------------------------------------------------------------------
+
+# The case columns a tally row depends on; a change to any of them moves the case's counts.
+COUNTED_COLUMNS = ("hukou_division", "submitted_at", *STATISTICS_COLUMNS)
+TALLY_KEY = ("grain", "dimension", "division", "month", "case_type", "value")
+_PENDING = "statistics_pending"
+
+
+def _tally_rows(connection: Connection, timing: Timing, case_ids: list[int]) -> Counter:
+    """Return the tally rows the cases add, as {TALLY_KEY values: cases}, counted as `refresh` counts them."""
+    counted: Counter = Counter()
+    if not case_ids:
+        return counted
+    for row in connection.execute(_case_values(timing, COUNTY_LENGTH, [CaseModel.id.in_(case_ids)])).mappings():
+        for dimension in DIMENSIONS:
+            if row[dimension] is not None:
+                for grain in TALLY_GRAINS:
+                    counted[(grain, dimension, row["division"][:grain], row["month"], row["case_type"],
+                             row[dimension])] += 1
+    return counted
+
+
+def _counts_change(case: CaseModel) -> bool:
+    attributes = inspect(case).attrs
+    return any(attributes[name].history.has_changes() for name in COUNTED_COLUMNS)
+
+
+@event.listens_for(db.factory, "before_flush")
+def _before_case_changes(session: Session, _context, _instances) -> None:
+    """Note what the cases this flush changes counted before it, while the database still holds that."""
+    session.info.pop(_PENDING, None)  # left by a flush that failed: its changes were never written
+    changed = [case for case in session.dirty if isinstance(case, CaseModel) and _counts_change(case)]
+    deleted = [case for case in session.deleted if isinstance(case, CaseModel)]
+    created = [case for case in session.new if isinstance(case, CaseModel)]
+    if not (changed or deleted or created):
+        return
+    with session.no_autoflush:
+        stamp = snapshot(session)
+        if stamp is None:  # no tally yet: the first rebuild counts them
+            return
+        timing = _snapshot_timing(stamp, _calendar(session))
+        before = _tally_rows(session.connection(), timing, [case.id for case in changed + deleted])
+    session.info[_PENDING] = (timing, before, changed + created)
+
+
+@event.listens_for(db.factory, "after_flush")
+def _after_case_changes(session: Session, _context) -> None:
+    """Add to the tally the difference this flush made to the cases' counts (same transaction)."""
+    pending = session.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    timing, before, cases = pending
+    connection = session.connection()
+    change = _tally_rows(connection, timing, [case.id for case in cases])
+    change.subtract(before)
+    rows = [{**dict(zip(TALLY_KEY, key, strict=True)), "cases": cases} for key, cases in sorted(change.items())
+            if cases]
+    if not rows:
+        return
+    # Sorted rows and one statement: concurrent transactions lock the shared province rows in the same order.
+    table = CaseTallyModel.__table__
+    insert_into = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert_into(table).values(rows)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=list(TALLY_KEY), set_={"cases": table.c.cases + statement.excluded.cases}))
+
+
 # -- filters and scope --------------------------------------------------------------------------------------------
 
 
@@ -441,7 +571,9 @@ class Summary:
     level: int
     path: list[tuple[str, str]]
     filters: Filters
-    total: int
+    total: int  # 已受理: every case submitted
+    registered: int  # 已登记: registered or approved
+    in_progress: int  # 办理中: not decided yet
     children: list[dict[str, Any]]
     by_type: dict[str, int]
     by_status: dict[str, int]
@@ -453,7 +585,7 @@ class Summary:
     processing: dict[str, Any]
     limit_days: int
     live: bool  # counted from the cases now, not from the tally
-    as_of: datetime | None  # when the tally was rebuilt (None: live, or never rebuilt)
+    as_of: datetime | None  # when the tally was last rebuilt in full (None: live)
     figures: list[Figure] = field(default_factory=list)
 
 
@@ -490,10 +622,10 @@ def summarize(session: Session, code: str, filters: Filters, timing: Timing) -> 
     if not path:
         raise StatisticsError(f"未找到区划代码为 {code[:12]} 的省、市、县或乡镇（街道）")
     division = path[-1]
-    live = len(code) >= LIVE_FROM_LENGTH
+    # A county or below, or a tally that cannot serve now, is counted from the cases.
+    stamp = None if len(code) >= LIVE_FROM_LENGTH else fresh_snapshot(session, timing)
+    live = stamp is None
     source = _LiveSource(session, code, filters, timing) if live else _TallySource(session, code, filters)
-    stamp = None if live else snapshot(session)
-    limit_days = timing.limit_days if live or stamp is None else stamp.limit_days
     sums = {name: _single(found) if len(PAGE_SUMS[name][1]) == 1 else found
             for name, found in source.sums(PAGE_SUMS).items()}
 
@@ -522,14 +654,17 @@ def summarize(session: Session, code: str, filters: Filters, timing: Timing) -> 
         "overdue": late_total, "overdue_share": late_total / total if total else None,
         "histogram": dict(sorted(days.items())),
     }
+    by_status = sums["status"]
     summary = Summary(
         code=code, name=division.name, level=division.level, path=[(d.code, d.name) for d in path], filters=filters,
         total=total, children=children, by_type=by_type,
+        registered=sum(cases for status, cases in by_status.items() if status in REGISTERED_STATUSES),
+        in_progress=sum(cases for status, cases in by_status.items() if status not in FINAL_STATUSES),
         by_status=_ordered(sums["status"], STATUSES),
         mother_age=_ordered(sums["mother_age"], [key for key, *_ in AGE_BANDS]),
         father_age=_ordered(sums["father_age"], [key for key, *_ in AGE_BANDS]),
         mother_ethnicity=_by_count(sums["mother_ethnicity"]), father_ethnicity=_by_count(sums["father_ethnicity"]),
-        by_month=by_month, processing=processing, limit_days=limit_days, live=live,
+        by_month=by_month, processing=processing, limit_days=timing.limit_days, live=live,
         as_of=None if stamp is None else stamp.refreshed_at,
     )
     summary.figures = figures(summary)
@@ -551,8 +686,18 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: (item[0] == UNKNOWN, -item[1], item[0])))
 
 
-def _share(part: int, whole: int) -> str:
-    return f"{part / whole:.1%}" if whole else "—"
+class Share(float):
+    """A fraction that reads as a percentage (12.3%) on pages and in CSV, and stays a number in spreadsheets."""
+
+    def __str__(self) -> str:
+        return f"{float(self):.1%}"
+
+
+NO_VALUE = "—"  # a share of nothing, or a percentile of no cases
+
+
+def _share(part: int, whole: int) -> Share | str:
+    return Share(part / whole) if whole else NO_VALUE
 
 
 def _labelled(counts: dict[str, int], labels: dict[str, str]) -> list[list[Any]]:
@@ -567,29 +712,29 @@ def figures(summary: Summary) -> list[Figure]:
     ranked = sorted(summary.children, key=lambda child: (-child["cases"], child["code"]))
     processing = summary.processing
     return [
-        Figure("divisions", f"按{child_level}统计登记数", [child_level, "区划代码", "登记数", "占比"],
+        Figure("divisions", f"按{child_level}统计受理数", [child_level, "区划代码", "受理数", "占比"],
                [[c["name"], c["code"], c["cases"], _share(c["cases"], summary.total)] for c in ranked], "rank"),
-        Figure("types", "按登记类型统计", ["类型", "登记数", "占比"], _labelled(summary.by_type, CASE_TYPES), "donut"),
-        Figure("statuses", "按办理状态统计", ["状态", "登记数", "占比"],
+        Figure("types", "按申请类型统计", ["类型", "受理数", "占比"], _labelled(summary.by_type, CASE_TYPES), "donut"),
+        Figure("statuses", "按办理状态统计", ["状态", "受理数", "占比"],
                _labelled(summary.by_status, {s: s for s in STATUSES}), "bar"),
-        Figure("mother_age", "按女方年龄段统计", ["年龄段", "登记数", "占比"],
+        Figure("mother_age", "按女方年龄段统计", ["年龄段", "受理数", "占比"],
                _labelled(summary.mother_age, AGE_BAND_LABELS), "bar"),
-        Figure("father_age", "按男方年龄段统计", ["年龄段", "登记数", "占比"],
+        Figure("father_age", "按男方年龄段统计", ["年龄段", "受理数", "占比"],
                _labelled(summary.father_age, AGE_BAND_LABELS), "bar"),
-        Figure("mother_ethnicity", "按女方民族统计（GB/T 3304）", ["民族", "登记数", "占比"],
+        Figure("mother_ethnicity", "按女方民族统计（GB/T 3304）", ["民族", "受理数", "占比"],
                _labelled(summary.mother_ethnicity, ETHNICITIES), "donut"),
-        Figure("father_ethnicity", "按男方民族统计（GB/T 3304）", ["民族", "登记数", "占比"],
+        Figure("father_ethnicity", "按男方民族统计（GB/T 3304）", ["民族", "受理数", "占比"],
                _labelled(summary.father_ethnicity, ETHNICITIES), "donut"),
-        Figure("months", "按月登记趋势", ["月份", *CASE_TYPES.values(), "合计"],
+        Figure("months", "按月受理趋势", ["月份", *CASE_TYPES.values(), "合计"],
                [[m["month"], *(m[kind] for kind in CASE_TYPES), m["total"]] for m in summary.by_month], "line"),
         Figure("processing", "办理用时（工作日）", ["指标", "数值"], [
-            ["已办结", processing["completed"]],
+            ["已办结（含不予登记、不予批准）", processing["completed"]],
             ["用时中位数（工作日）", _or_dash(processing["median_days"])],
             ["用时第90百分位（工作日）", _or_dash(processing["p90_days"])],
             [f"超过{summary.limit_days}个工作日时限", processing["overdue"]],
             ["超期占比", _share(processing["overdue"], summary.total)],
         ], "table"),
-        Figure("overdue", f"各{child_level}超期占比", [child_level, "登记数", "超期数", "超期占比"],
+        Figure("overdue", f"各{child_level}超期占比", [child_level, "受理数", "超期数", "超期占比"],
                [[c["name"], c["cases"], c["overdue"], _share(c["overdue"], c["cases"])]
                 for c in sorted(summary.children, key=lambda c: (-(c["overdue_share"] or 0), c["code"]))
                 if c["cases"]], "rank"),
@@ -597,4 +742,4 @@ def figures(summary: Summary) -> list[Figure]:
 
 
 def _or_dash(value: int | None) -> Any:
-    return "—" if value is None else value
+    return NO_VALUE if value is None else value

@@ -33,7 +33,8 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("init")
     @click.option("--demo/--no-demo", "with_demo", default=False, help="Also load demo divisions, accounts and cases.")
     def init(with_demo: bool) -> None:
-        """Migrate the database, load the holiday table, deploy the shipped diagrams (and demo data)."""
+        """Migrate the database, load the holiday table, deploy the shipped diagrams (and demo data), and build the
+        slip's font faces."""
         upgrade(current_app.config["DATABASE_URL"])
         holidays.import_holidays(db.session)
         for definition, created in casework.deploy_shipped(db.session):
@@ -41,6 +42,18 @@ def register_commands(app: Flask) -> None:
         if with_demo:
             click.echo(demo.load(db.session))
         _commit()
+        _prepare_slip_fonts()
+
+    def _prepare_slip_fonts() -> None:
+        from services.pdf_fonts import FontUnavailable
+        from webapp.slips import prepare_fonts
+
+        try:
+            prepare_fonts(current_app._get_current_object())
+        except FontUnavailable as exc:  # the rest of the system works without slips; say what to fix
+            click.echo(f"登记单字体未能准备：{exc}", err=True)
+        else:
+            click.echo("已准备登记单字体")
 
     @app.cli.group("db")
     def db_group() -> None:
@@ -320,7 +333,7 @@ def register_commands(app: Flask) -> None:
                   help="Spread the submissions over this many months up to today.")
     @click.option("--seed", default=2026, show_default=True, type=int)
     def stats_generate(count: int, prefix: str, villages_file: Path | None, months: int, seed: int) -> None:
-        """Write synthetic cases for statistics (then run `stats refresh`)."""
+        """Write synthetic cases for statistics, and rebuild the tally (they bypass the per-case updates)."""
         from engine.calendar import load_calendar
         from engine.db import utcnow
         from services import synthetic
@@ -336,12 +349,16 @@ def register_commands(app: Flask) -> None:
         now = utcnow()
         written = synthetic.generate(db.session, count, villages, start=now - timedelta(days=round(months * 30.44)),
                                      end=now, calendar=load_calendar(db.session), now=now, seed=seed)
+        from services import statistics
+
+        statistics.refresh(db.session, statistics.timing_for(db.session, current_app.config["STATS_LIMIT_DAYS"]))
         _commit()
         click.echo(f"已生成 {written} 件模拟案件，分布于 {len(villages)} 个村（居）")
 
     @stats_group.command("refresh")
     def stats_refresh() -> None:
-        """Rebuild the pre-aggregated tally that province and city statistics read (cron it, e.g. hourly)."""
+        """Rebuild the pre-aggregated tally that province and city statistics read (the tick keeps it up to date;
+        this is for a check, or after writing cases outside the app)."""
         from services import statistics
 
         timing = statistics.timing_for(db.session, current_app.config["STATS_LIMIT_DAYS"])

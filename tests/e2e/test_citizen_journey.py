@@ -112,13 +112,12 @@ def _upload(page, screenshots, tmp_path):
         file = tmp_path / f"{kind}.jpg"
         file.write_bytes(photo(1200, 900, gps=True))
         section = page.locator(f"#kind-{kind}")
-        section.locator("input[type=file]").set_input_files(str(file))
-        section.get_by_role("button", name="上传").click()
-        page.wait_for_url(f"**#kind-{kind}")
+        section.locator(f"#file-{kind}").set_input_files(str(file))  # sent at once by the page's script
+        section.locator(".material-count", has_text="已传 1 份").wait_for()
     assert "必需材料已全部上传" in page.locator(".alert").last.inner_text() or "必需材料已全部上传" in page.content()
     _fits(page)
     screenshots(page, "journey-materials")
-    page.get_by_role("link", name="下一步：确认提交").click()
+    page.get_by_role("button", name="下一步：确认提交").click()
     screenshots(page, "journey-review")
     page.get_by_role("button", name="确认提交").click()
     page.wait_for_url("**/my/cases/*")

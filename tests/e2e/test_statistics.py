@@ -47,7 +47,7 @@ def test_drill_down_from_province_to_township_and_export(session, browser_contex
     page.get_by_role("link", name="统计分析").click()
     page.wait_for_url("**/statistics/")
     assert page.get_by_role("heading", name="统计分析 北京市").is_visible()
-    assert "汇总数据，更新于" in page.locator(".source").inner_text()
+    assert "汇总数据，随每次受理和办理即时更新" in page.locator(".source").inner_text()
     assert _total(page) == _expected_total(session, "11") > 0
     assert page.locator("svg.chart").count() >= 6
     screenshots(page, "statistics-province")
@@ -58,7 +58,7 @@ def test_drill_down_from_province_to_township_and_export(session, browser_contex
         assert _total(page) == _expected_total(session, code)
         assert name in page.locator(".crumbs").inner_text()
     assert "数据为实时数据" in page.locator(".source").inner_text()
-    assert page.locator("#figure-divisions h2").inner_text() == "按村（居）统计登记数"
+    assert page.locator("#figure-divisions h2").inner_text() == "按村（居）统计受理数"
     assert page.locator("#figure-divisions a.drill").count() == 0  # villages are listed, not opened
     screenshots(page, "statistics-township")
 
@@ -67,7 +67,7 @@ def test_drill_down_from_province_to_township_and_export(session, browser_contex
     download = download_info.value
     assert download.suggested_filename == f"statistics-{TOWNSHIP}-types.csv"
     rows = list(csv.reader(io.StringIO(download.path().read_text(encoding="utf-8-sig"))))
-    assert rows[0] == ["类型", "登记数", "占比"]
+    assert rows[0] == ["类型", "受理数", "占比"]
     assert sum(int(row[1]) for row in rows[1:]) == _total(page)
 
     page.locator("select[name=type]").select_option("second_child")

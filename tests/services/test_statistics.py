@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine.calendar import CST, load_calendar
 from services import cases, divisions, statistics, synthetic
@@ -146,17 +146,66 @@ def test_filters_by_month_range_and_type_match_an_independent_count(session, gen
                 assert [m["month"] for m in summary.by_month][-1] == end
 
 
-def test_the_tally_is_a_snapshot_until_refreshed(session, generated):
+def _province_and_counties_agree(session, timing, expect_live=False):
+    """Check the tally-served province and city against the live counties; return the province's summary."""
+    province = statistics.summarize(session, "13", statistics.Filters(), timing)
+    city = statistics.summarize(session, "1306", statistics.Filters(), timing)
+    county = statistics.summarize(session, "130623", statistics.Filters(), timing)
+    assert (province.live, city.live) == (expect_live, expect_live)
+    for summary in (province, city):
+        assert summary.total == county.total
+        assert summary.by_status == county.by_status
+        assert summary.processing == county.processing
+        assert (summary.registered, summary.in_progress) == (county.registered, county.in_progress)
+    assert {child["code"]: child["cases"] for child in province.children if child["cases"]} == {"1306": city.total}
+    return province
+
+
+def test_the_tally_follows_each_change_to_a_case_at_once(session, generated):
     timing = statistics.timing_for(session, LIMIT, NOW)
-    before = statistics.summarize(session, "13", statistics.Filters(), timing)
+    before = _province_and_counties_agree(session, timing)
     assert before.as_of == NOW
     assert before.total == sum(1 for row in generated if row.hukou_division.startswith("13"))
-    session.delete(next(row for row in generated if row.hukou_division.startswith("130623")))
+    hebei = [row for row in generated if row.hukou_division.startswith("130623")]
+    open_case = next(row for row in hebei if row.completed_at is None)
+    with time_machine.travel(NOW, tick=False):
+        cases.set_status(open_case, "登记成功")  # a decision
     session.commit()
-    assert statistics.summarize(session, "13", statistics.Filters(), timing).total == before.total
-    assert statistics.summarize(session, "130623", statistics.Filters(), timing).total == before.total - 1
-    statistics.refresh(session, timing)
-    assert statistics.summarize(session, "13", statistics.Filters(), timing).total == before.total - 1
+    after = _province_and_counties_agree(session, timing)
+    assert after.registered == before.registered + 1
+    assert after.in_progress == before.in_progress - 1
+    assert after.processing["completed"] == before.processing["completed"] + 1
+
+    session.delete(hebei[0])  # a case removed
+    moved = hebei[1]
+    moved.hukou_division = next(row.hukou_division for row in generated if row.hukou_division.startswith("11"))
+    session.commit()
+    assert _province_and_counties_agree(session, timing).total == before.total - 2
+    assert statistics.summarize(session, "11", statistics.Filters(), timing).total == \
+        sum(1 for row in generated if row.hukou_division.startswith("11"))  # the moved case counts in 北京 now
+    assert statistics.summarize(session, "11", statistics.Filters(), timing).live is False
+
+
+def test_a_tally_that_cannot_serve_now_is_counted_live_until_the_tick_rebuilds_it(session, generated):
+    timing = statistics.timing_for(session, LIMIT, NOW)
+    statistics.configure(LIMIT)
+    # The next day, open cases submitted a day later are overdue: yesterday's tally no longer says so.
+    next_day = statistics.timing_for(session, LIMIT, NOW + timedelta(days=1))
+    province = _province_and_counties_agree(session, next_day, expect_live=True)
+    assert province.as_of is None
+    assert province.processing["overdue"] >= statistics.summarize(
+        session, "13", statistics.Filters(), timing).processing["overdue"]
+    # Another promised limit, or no tally at all: live as well.
+    _province_and_counties_agree(session, statistics.timing_for(session, LIMIT + 1, NOW), expect_live=True)
+    assert statistics.keep_fresh(session, NOW) is None  # today's tally serves: nothing to do
+    assert statistics.keep_fresh(session, NOW + timedelta(days=1)) == len(generated)
+    session.commit()
+    assert _province_and_counties_agree(session, next_day).as_of == NOW + timedelta(days=1)
+    session.execute(delete(statistics.TallySnapshotModel))
+    session.execute(delete(statistics.CaseTallyModel))
+    session.commit()
+    assert _province_and_counties_agree(session, timing, expect_live=True).total == \
+        sum(1 for row in generated if row.hukou_division.startswith("13"))
 
 
 @pytest.mark.parametrize(("start", "end", "case_type", "message"), [

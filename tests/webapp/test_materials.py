@@ -59,7 +59,7 @@ def test_the_applicant_uploads_a_photo_and_sees_it_without_its_gps_position(sess
     page = client.get(f"/apply/{application.token}/materials")
     assert "还需上传 6 项必需材料" in page.text
     assert "再婚相关证明" in page.text
-    assert "出生医学证明" in page.text  # offered as optional: no birth yet
+    assert "出生医学证明" not in page.text  # no birth yet and no children: not offered
 
     response = _upload(client, application.token, "id_card", photo(gps=True), "IMG_0001.jpg")
     assert response.status_code == 302

@@ -38,7 +38,7 @@ def test_a_township_official_sees_only_their_township(people, browser_for, cases
     page = township.get("/statistics/")
     assert page.status_code == 200
     assert "东华门街道" in page.text
-    assert "按村（居）统计登记数" in page.text
+    assert "按村（居）统计受理数" in page.text
     assert "数据为实时数据" in page.text
     assert township.get(f"/statistics/?division={TOWNSHIP}").status_code == 200
     for outside in ("110101", "11", "130623", "110101002", "13"):
@@ -81,7 +81,7 @@ def test_a_province_official_reads_the_tally_and_exports_each_figure(session, cl
     sign_in(client, official)
     page = client.get("/statistics/?type=first_child")
     assert page.status_code == 200
-    assert "汇总数据，更新于" in page.text
+    assert "汇总数据，随每次受理和办理即时更新" in page.text
     assert "<svg" in page.text
     assert 'href="/statistics/?division=1306&amp;type=first_child"' in page.text
 
@@ -99,10 +99,23 @@ def test_a_province_official_reads_the_tally_and_exports_each_figure(session, cl
         workbook = client.get(f"/statistics/export/{figure.key}.xlsx?type=first_child")
         assert workbook.status_code == 200
         sheet = load_workbook(io.BytesIO(workbook.data)).active
+        assert sheet.title == figure.title.replace("/", "／")  # the figure's Chinese name, not its key
         values = [list(row) for row in sheet.iter_rows(values_only=True)]
         assert values[0] == [f"河北省（13）{figure.title}"] + [None] * (len(values[0]) - 1)
         assert values[1] == figure.columns
-        assert values[2:] == [list(row) for row in figure.rows]
+        assert values[2:] == [pytest.approx([None if cell == "—" else cell for cell in row])
+                              for row in figure.rows]
+        for cells, row in zip(sheet.iter_rows(min_row=3), figure.rows, strict=True):
+            for cell, value in zip(cells, row, strict=True):
+                if isinstance(value, statistics.Share):  # a share is a number shown as a percentage
+                    assert (cell.data_type, cell.number_format) == ("n", "0.0%")
+                    assert f"{cell.value:.1%}" == str(value)
+                elif isinstance(value, int):
+                    assert cell.data_type == "n"
+        if figure.key == "types":
+            shares = [row[2] for row in values[2:]]
+            assert all(isinstance(share, int | float) for share in shares)
+            assert sum(shares) == pytest.approx(1)
     assert client.get("/statistics/export/nothing.csv").status_code == 404
     assert client.get("/statistics/export/types.pdf").status_code == 404
 
@@ -124,6 +137,7 @@ def test_the_cli_generates_and_refreshes(app, session):
     result = runner.invoke(args=["stats", "generate", "--count", "50", "--division", "130623", "--months", "3"])
     assert result.exit_code == 0, result.output
     assert "已生成 50 件模拟案件" in result.output
+    assert statistics.snapshot(session).cases == 50  # the tally was rebuilt with them
     result = runner.invoke(args=["stats", "refresh"])
     assert result.exit_code == 0, result.output
     assert "已汇总 50 件案件" in result.output

@@ -305,4 +305,4 @@ def case_view(case_number: str):
                            **case_facts(case).as_context())
 
 
-from webapp.admin import audit  # noqa: E402, F401 - registers the audit pages on `bp`
+from webapp.admin import audit, holidays  # noqa: E402, F401 - registers the audit and holiday pages on `bp`

@@ -206,7 +206,7 @@ SCHEMAS["Statistics"] = {
         "filters": {"type": "object", "additionalProperties": False, "required": ["from", "to", "case_type"],
                     "properties": {"from": _nullable("string"), "to": _nullable("string"),
                                    "case_type": _nullable("string")}},
-        "total": {"type": "integer", "description": "登记数（按户籍地）"},
+        "total": {"type": "integer", "description": "已受理件数（按户籍地，含办理中）"},
         "children": {"type": "array", "description": "各下级区划", "items": {
             "type": "object", "additionalProperties": False,
             "required": ["code", "name", "cases", "overdue", "overdue_share"],

@@ -1,6 +1,9 @@
 """Proof materials: the applicant's upload page, and the files themselves for those who may see them.
 
-The applicant uploads and deletes while the application is editable. A file is served to the applicant, to staff
+The applicant uploads and deletes while the application is editable. The page works as plain forms (one per kind,
+several files at once); its script sends each chosen file at once to the same address and asks for JSON back, so a
+file chosen is never left behind when the applicant moves on. 下一步 is a POST that refuses while anything required
+is missing. A file is served to the applicant, to staff
 who see a task of the case the application became (as on their task page), and to officials who read that case;
 another citizen gets 404, other staff 403. Staff and officials opening a full-size file are written to the case's
 audit trail.
@@ -8,19 +11,20 @@ audit trail.
 
 from pathlib import PurePosixPath
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from engine.models import HumanTaskModel
+from forms.application import ActionForm
 from forms.base import normalized
 from forms.materials import DeleteForm, UploadForm
 from processes.jurisdiction import may_read_case, may_see_task
 from processes.roles import STAFF_ROLES
 from services import applications, audit, materials
 from services.accounts import UserModel
-from services.applications import ApplicationModel
+from services.applications import DRAFT, ApplicationModel
 from services.cases import CaseModel
 from services.db import db
 from services.filestore import FileStore
@@ -59,20 +63,29 @@ def _own_application(token: str, *, for_update: bool = False) -> ApplicationMode
 # -- the applicant's page --------------------------------------------------------------------------------------------
 
 
-def _page(application: ApplicationModel, form: UploadForm, failed_kind: str | None = None):
+def _by_kind(application: ApplicationModel) -> dict[str, list[MaterialModel]]:
     uploaded: dict[str, list[MaterialModel]] = {}
     for material in materials.of_application(db.session, application):
         uploaded.setdefault(material.kind, []).append(material)
-    required = [kind for kind, _label, _hint in materials.required_materials(application.answers or {})]
-    missing = materials.missing_materials(db.session, application)
+    return uploaded
+
+
+def _page(application: ApplicationModel, form: UploadForm, failed_kind: str | None = None,
+          refused_next: list[str] | None = None):
+    uploaded = _by_kind(application)
     return render_template(
         "materials/upload.html", application=application, form=form, delete_form=DeleteForm(),
-        required=[KINDS[k] for k in required], optional=[k for key, k in KINDS.items() if key not in required],
-        uploaded=uploaded, missing=missing, failed_kind=failed_kind,
-        editable=materials.editable(db.session, application),
+        kinds=materials.shown_materials(application.answers or {}, set(uploaded)),
+        uploaded=uploaded, missing=materials.missing_materials(db.session, application), failed_kind=failed_kind,
+        refused_next=refused_next, editable=materials.editable(db.session, application),
         case_number=case.case_number if (case := db.session.get(CaseModel, application.case_id or 0)) else None,
         max_per_kind=current_app.config["UPLOAD_MAX_PER_KIND"], max_mb=current_app.config["UPLOAD_MAX_MB"],
     )
+
+
+def _wants_json() -> bool:
+    """Return whether the page's script sent the request (it asks for JSON; a plain form post never does)."""
+    return request.accept_mimetypes.best == "application/json"
 
 
 @bp.get("/apply/<token>/materials")
@@ -85,21 +98,68 @@ def upload_page(token: str):
 @bp.post("/apply/<token>/materials")
 @login_required
 def upload(token: str):
-    """Take one file for one kind; a refused file is not kept and the page says why, beside its kind."""
+    """Take the files chosen for one kind; a refused file is not kept and the page says why, beside its kind.
+
+    Each file stands alone: the good ones of a pick are kept even when another is refused. The script sends one
+    file per request and gets JSON: the new list item, the count of the kind and what is still missing.
+    """
     application = _own_application(token, for_update=True)
     form = UploadForm()
     kind = form.kind.data if form.kind.data in KINDS else None
     if not form.validate_on_submit():
+        if _wants_json():
+            return jsonify(error=_first_error(form)), 400
         return _page(application, form, kind)
-    try:
-        material = materials.add_material(
-            db.session, _store(), application, kind, form.file.data.read(), _shown_name(form.file.data.filename),
-            limits=_limits(), max_per_kind=current_app.config["UPLOAD_MAX_PER_KIND"])
-    except UploadRefused as exc:
-        form.file.errors = [exc.message]
+    kept, refusals = [], []
+    files = [f for f in request.files.getlist(form.file.name) if f.filename] or [form.file.data]
+    for chosen in files:
+        name = _shown_name(chosen.filename)
+        try:
+            kept.append(materials.add_material(
+                db.session, _store(), application, kind, chosen.read(), name,
+                limits=_limits(), max_per_kind=current_app.config["UPLOAD_MAX_PER_KIND"]))
+        except UploadRefused as exc:
+            refusals.append(f"{name}：{exc.message}" if len(files) > 1 else exc.message)
+    if _wants_json():
+        return _json_result(application, kind, kept, refusals)
+    if refusals:
+        form.file.errors = refusals
+        if kept:
+            flash(f"已上传 {len(kept)} 个文件：{KINDS[kind].label}", "success")
         return _page(application, form, kind)
-    flash(f"已上传：{material.label}", "success")
+    flash(f"已上传：{KINDS[kind].label}" + (f"（{len(kept)} 个文件）" if len(kept) > 1 else ""), "success")
     return redirect(url_for("materials.upload_page", token=token, _anchor=f"kind-{kind}"))
+
+
+def _first_error(form: UploadForm) -> str:
+    return next((error for errors in form.errors.values() for error in errors), "上传失败，请刷新页面后重试")
+
+
+def _json_result(application: ApplicationModel, kind: str, kept: list[MaterialModel], refusals: list[str]):
+    """Answer the page's script: the kept file as the list item the page shows, or why it was refused."""
+    if refusals:
+        # 422 rolls the request back; the refused file was never kept.
+        return jsonify(error="；".join(refusals)), 422
+    return jsonify(
+        items=[render_template("materials/_item.html", m=m, application=application, delete_form=DeleteForm(),
+                               alt=KINDS[kind].label, editable=True) for m in kept],
+        count=len(_by_kind(application).get(kind, [])),
+        missing=materials.missing_materials(db.session, application),
+    )
+
+
+@bp.post("/apply/<token>/materials/next")
+@login_required
+def next_step(token: str):
+    """Go on to the review, or stay with the list of what is still required (checked here, not only in the page)."""
+    application = _own_application(token)
+    if application.status != DRAFT:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if missing := materials.missing_materials(db.session, application):
+        return _page(application, UploadForm(formdata=None), refused_next=missing), 422
+    return redirect(url_for("citizen.review", token=token))
 
 
 def _shown_name(filename: str | None) -> str:

@@ -1,8 +1,15 @@
-"""Slips on the web: the public verification page, the applicant's download, and the one way a slip PDF is sent."""
+"""Slips on the web: the public verification page, the applicant's download, and the one way a slip PDF is sent.
 
+The slip's Chinese font faces are built under the instance folder by `flask init`, and again (if missing) by each
+app start in a background thread, so that no applicant waits for them on the first download.
+"""
+
+import logging
+import threading
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Flask, Response, abort, current_app, render_template
+from flask.blueprints import BlueprintSetupState
 from flask_login import current_user, login_required
 
 from processes import hall
@@ -15,6 +22,32 @@ from webapp.external_urls import external_url
 
 bp = Blueprint("slips", __name__, url_prefix="/slips", template_folder="templates")
 UNAVAILABLE_MESSAGE = "登记单暂时无法生成，请稍后再试或联系工作人员"
+log = logging.getLogger(__name__)
+
+
+def font_cache_dir(app: Flask) -> Path:
+    """Return the folder the slip's font faces are kept in."""
+    return Path(app.instance_path) / "fonts"
+
+
+def prepare_fonts(app: Flask) -> None:
+    """Build the slip's fixed font faces if they are missing; raises FontUnavailable."""
+    slips.prepare_fonts(app.config["PDF_FONT"] or None, font_cache_dir(app))
+
+
+def _prepare_quietly(app: Flask) -> None:
+    try:
+        prepare_fonts(app)
+    except FontUnavailable:
+        # Said again, in full, by the first download that needs the font; the app itself runs on.
+        log.exception("slip fonts could not be prepared")
+
+
+@bp.record_once
+def _prepare_fonts_in_background(state: BlueprintSetupState) -> None:
+    """Start preparing the fonts when the app is built (not under tests, which build many apps and few slips)."""
+    if not state.app.testing:
+        threading.Thread(target=_prepare_quietly, args=(state.app,), name="slip-fonts", daemon=True).start()
 
 
 def pdf_response(case: CaseModel, slip: SlipModel, *, attachment: bool) -> Response:
@@ -23,7 +56,7 @@ def pdf_response(case: CaseModel, slip: SlipModel, *, attachment: bool) -> Respo
     try:
         pdf = slips.render_pdf(slips.facts(db.session, slip, case), verify_url,
                                font_setting=current_app.config["PDF_FONT"] or None,
-                               cache_dir=Path(current_app.instance_path) / "fonts")
+                               cache_dir=font_cache_dir(current_app))
     except (FontUnavailable, slips.SlipRenderError):
         # A deployment problem, not the visitor's: logged in full, answered with a page in Chinese.
         current_app.logger.exception("slip of case %s could not be rendered", case.case_number)

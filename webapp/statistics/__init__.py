@@ -6,6 +6,7 @@ import csv
 import io
 
 from flask import Blueprint, Response, abort, render_template, request
+from flask.blueprints import BlueprintSetupState
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -20,6 +21,16 @@ bp = Blueprint("statistics", __name__, url_prefix="/statistics", template_folder
 DEEPEST_DRILL = 9  # divisions are drilled down to townships; their villages are listed, not opened
 EXPORT_FORMATS = ("csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PERCENT_FORMAT = "0.0%"
+# Excel refuses these in a sheet name; their full-width forms read the same.
+SHEET_NAME_SWAPS = str.maketrans({"/": "／", "\\": "＼", "?": "？", "*": "＊", "[": "［", "]": "］", ":": "："})
+SHEET_NAME_LENGTH = 31
+
+
+@bp.record_once
+def _configure_tally(state: BlueprintSetupState) -> None:
+    """Keep the tally for the promised limit the pages count with."""
+    statistics.configure(state.app.config["STATS_LIMIT_DAYS"])
 
 
 @bp.app_context_processor
@@ -88,16 +99,25 @@ def _as_csv(summary: statistics.Summary, figure: statistics.Figure) -> Response:
         "Content-Disposition": f'attachment; filename="{_filename(summary, figure, "csv")}"'})
 
 
+def sheet_name(title: str) -> str:
+    """Return a figure's title as an Excel sheet name (no reserved characters, at most 31 characters)."""
+    return title.translate(SHEET_NAME_SWAPS)[:SHEET_NAME_LENGTH]
+
+
 def _as_xlsx(summary: statistics.Summary, figure: statistics.Figure) -> Response:
     from openpyxl import Workbook
 
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = figure.key
+    sheet.title = sheet_name(figure.title)
     sheet.append([f"{summary.name}（{summary.code}）{figure.title}"])
     sheet.append(figure.columns)
     for row in figure.rows:
-        sheet.append(row)
+        # Counts and shares stay numbers, so the sheet sums and charts them; a missing value is an empty cell.
+        sheet.append([None if cell == statistics.NO_VALUE else cell for cell in row])
+        for cell, value in zip(sheet[sheet.max_row], row, strict=True):
+            if isinstance(value, statistics.Share):
+                cell.number_format = PERCENT_FORMAT
     sheet.column_dimensions["A"].width = 24
     buffer = io.BytesIO()
     workbook.save(buffer)
