@@ -9,7 +9,7 @@ import re
 
 from wtforms import BooleanField, DateField, FieldList, Form, FormField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from engine.calendar import china_today
 from forms.base import BaseForm, normalized, without_spaces
@@ -49,8 +49,8 @@ class SpouseForm(Form):
     expected_sex = FEMALE
 
     name = _name_field("姓名")
-    birth_date = DateField("出生日期", validators=[DataRequired("请填写出生日期（年-月-日）")],
-                           render_kw={"placeholder": "年-月-日"})
+    # Optional: the ID number carries the birth date, which fills it when left blank (validate_id_number).
+    birth_date = DateField("出生日期", validators=[Optional()], render_kw={"placeholder": "年-月-日"})
     ethnicity = SelectField("民族", choices=_choices(ETHNICITIES, "请选择民族"),
                             validators=[DataRequired("请选择民族")])
     id_number = StringField("身份证号码", filters=[normalized, identity.normalize], validators=[
@@ -73,7 +73,7 @@ class SpouseForm(Form):
     residence_division = _division_field("现居住地")
 
     def validate_id_number(self, field):
-        """The number must be valid and agree with the birth date and sex given."""
+        """The number must be valid and agree with the birth date and sex given; a blank birth date is taken from it."""
         try:
             parsed = identity.parse(field.data)
         except identity.InvalidIdNumber as exc:
@@ -82,6 +82,8 @@ class SpouseForm(Form):
             raise ValidationError(f"身份证号码显示为{SEXES[parsed.sex]}性，与{self.role_label}不符")
         if self.birth_date.data and self.birth_date.data != parsed.birth_date:
             raise ValidationError(f"身份证号码中的出生日期为 {parsed.birth_date:%Y-%m-%d}，与填写的出生日期不一致")
+        if not self.birth_date.data and not self.birth_date.errors:
+            self.birth_date.data = parsed.birth_date
 
 
 class WomanForm(SpouseForm):

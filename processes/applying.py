@@ -16,7 +16,7 @@ from engine.calendar import china_today
 from processes import casework
 from processes.casework import CaseworkError, Forbidden
 from processes.roles import CITIZEN
-from services import applications, cases, divisions, identity, identity_check, people
+from services import applications, cases, divisions, identity, identity_check, notifications, people
 from services.accounts import UserModel
 from services.codes import CHILD_RELATIONS, FEMALE, SHARED_CHILD
 
@@ -184,6 +184,14 @@ def _case_fields(answers: Mapping[str, Any], spouses: Mapping[str, people.Person
             "father_ethnicity": man["ethnicity"]}
 
 
+def _confirm(session: Session, case: cases.CaseModel, template: str) -> None:
+    """Tell the applicant by SMS that the case was received, with its number (kept in the case's notices)."""
+    if case.contact_phone:
+        notifications.send_sms(session, [case.contact_phone], template,
+                               {"case_type": case.type_label, "case_number": case.case_number},
+                               case_number=case.case_number)
+
+
 def submit(session: Session, user: UserModel, token: str, answers: Mapping[str, Any]) -> cases.CaseModel:
     """Turn a draft into a case: once only, whatever the number of clicks or retried requests.
 
@@ -206,6 +214,8 @@ def submit(session: Session, user: UserModel, token: str, answers: Mapping[str, 
     people.record_claim(session, case.id, answers, user.actor)
     people.refresh_places(session, [case.woman_id, case.man_id])
     application.answers, application.status, application.case_id = stored(answers), applications.SUBMITTED, case.id
+    # Only the request that made the case gets here: a repeated submission returned the case above, unconfirmed.
+    _confirm(session, case, "application_submitted")
     return case
 
 
@@ -229,4 +239,5 @@ def correct(session: Session, user: UserModel, case: cases.CaseModel, answers: M
                                     residence_division=answers["woman"]["residence_division"], note=note)
     # A correction may move the case or name another spouse: both the old and the new spouses' places change.
     people.refresh_places(session, [*named_before, case.woman_id, case.man_id])
+    _confirm(session, resubmitted, "correction_resubmitted")
     return resubmitted

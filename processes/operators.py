@@ -14,7 +14,7 @@ from engine.diagram import OperatorSchema, Parameter
 from engine.models import HumanTaskModel
 from engine.runtime import ServiceCall
 from processes.roles import TOWNSHIP_STAFF
-from services import accounts, cases, divisions, documents, notifications
+from services import accounts, cases, confirmation_visit, divisions, documents, notifications
 
 SLIP_KINDS = {"birth_registration": "生育服务登记单", "third_child_approval": "再生育审批单"}
 
@@ -35,7 +35,7 @@ def _open_task(call: ServiceCall, bpmn_id: str) -> HumanTaskModel | None:
 SMS_RECIPIENTS = {"applicant": "申请人", "township": "案件所在乡镇（街道）的工作人员"}
 # The fields sms.send fills in a template. A case's templates name its case number and need no other field
 # (the account templates need a sign-in code or name no case).
-SMS_CONTEXT = frozenset({"case_number", "task", "office"})
+SMS_CONTEXT = frozenset({"case_number", "task", "office", *confirmation_visit.FIELDS})
 
 
 def _template_fields(text: str) -> set[str]:
@@ -57,7 +57,8 @@ def sms_send(call: ServiceCall) -> Mapping[str, Any]:
         raise LookupError(f"未知短信接收方：{recipient}")
     case = _case(call)
     context = {"case_number": case.case_number, "task": call.element_name,
-               "office": divisions.township_office(call.session, case.hukou_division)}
+               "office": divisions.township_office(call.session, case.hukou_division),
+               **confirmation_visit.sms_fields(call.session, case.hukou_division)}
     division = case.hukou_division
     if "task" in call.params:
         task = _open_task(call, call.params["task"])

@@ -319,7 +319,7 @@ def _decoy_hash() -> str:
 
 def locked_message(wait_seconds: int) -> str:
     """Return the message for a locked phone: when to try again, and that recovery works meanwhile."""
-    return f"{LOCKED}，{rate_limits.too_often(wait_seconds).partition('，')[2]}，或通过“找回密码”重设密码"
+    return f"{LOCKED}，{rate_limits.too_often(wait_seconds).partition('，')[2]}，或通过「找回密码」重设密码"
 
 
 def lock_wait(phone: str) -> int:

@@ -105,7 +105,7 @@ def _read_divisions(path: Path) -> Iterator[dict[str, str | int | None]]:
         level = HEADERS.get(header)
         if level is None:
             expected = "；".join(",".join(known) for known in HEADERS)
-            raise ValueError(f"{path.name}：无法识别的表头“{','.join(header)}”，应为以下之一：{expected}")
+            raise ValueError(f"{path.name}：无法识别的表头「{','.join(header)}」，应为以下之一：{expected}")
         ancestors = [(index, column, _ANCESTOR_COLUMNS[column]) for index, column in enumerate(header[2:], start=2)]
         parent_index = next((index for index, _, ancestor in ancestors if ancestor == level - 1), None)
         for fields in reader:
@@ -118,7 +118,7 @@ def _read_divisions(path: Path) -> Iterator[dict[str, str | int | None]]:
             code, name = values[0], values[1]
             if not _is_code(code, level):
                 raise ValueError(
-                    f"{where}：代码“{code}”无效，{LEVEL_NAMES[level]}级代码应为 {CODE_LENGTHS[level]} 位数字"
+                    f"{where}：代码「{code}」无效，{LEVEL_NAMES[level]}级代码应为 {CODE_LENGTHS[level]} 位数字"
                 )
             if not name:
                 raise ValueError(f"{where}：名称不能为空")
@@ -127,9 +127,9 @@ def _read_divisions(path: Path) -> Iterator[dict[str, str | int | None]]:
             for index, column, ancestor in ancestors:
                 value = values[index]
                 if not _is_code(value, ancestor):
-                    raise ValueError(f"{where}：{column}“{value}”无效，应为 {CODE_LENGTHS[ancestor]} 位数字")
+                    raise ValueError(f"{where}：{column}「{value}」无效，应为 {CODE_LENGTHS[ancestor]} 位数字")
                 if not code.startswith(value):
-                    raise ValueError(f"{where}：代码“{code}”不以其上级代码 {column}“{value}”开头")
+                    raise ValueError(f"{where}：代码「{code}」不以其上级代码 {column}「{value}」开头")
             yield {
                 "code": code,
                 "name": name,
@@ -150,7 +150,7 @@ def _validate(path: Path) -> int:
     for row in _read_divisions(path):
         number = int(row["code"])
         if number in seen:
-            raise ValueError(f"{path.name}：代码“{row['code']}”重复出现")
+            raise ValueError(f"{path.name}：代码「{row['code']}」重复出现")
         seen.add(number)
     return len(seen)
 

@@ -44,12 +44,12 @@ def _parse_row(line: int, fields: list[str]) -> _HolidayRow:
     try:
         day = date.fromisoformat(raw_day)
     except ValueError:
-        raise ValueError(f"第 {line} 行：日期“{raw_day}”无效，应为 YYYY-MM-DD 格式的有效日期") from None
+        raise ValueError(f"第 {line} 行：日期「{raw_day}」无效，应为 YYYY-MM-DD 格式的有效日期") from None
     # fromisoformat also accepts compact forms such as 20260101; the file format is the dashed one only.
     if raw_day != day.isoformat():
-        raise ValueError(f"第 {line} 行：日期“{raw_day}”应为 YYYY-MM-DD 格式")
+        raise ValueError(f"第 {line} 行：日期「{raw_day}」应为 YYYY-MM-DD 格式")
     if raw_workday not in ("0", "1"):
-        raise ValueError(f"第 {line} 行：is_workday 应为 0（放假）或 1（调休上班），实际为“{raw_workday}”")
+        raise ValueError(f"第 {line} 行：is_workday 应为 0（放假）或 1（调休上班），实际为「{raw_workday}」")
     if not name:
         raise ValueError(f"第 {line} 行：名称不能为空")
     if len(name) > NAME_MAX_LENGTH:
@@ -64,7 +64,7 @@ def _read_holidays(path: Path) -> list[_HolidayRow]:
         reader = csv.reader(file)
         header = next(reader, None)
         if header is None or [field.strip() for field in header] != HEADER:
-            raise ValueError(f"第 1 行：表头应为“{','.join(HEADER)}”")
+            raise ValueError(f"第 1 行：表头应为「{','.join(HEADER)}」")
         rows: list[_HolidayRow] = []
         seen: dict[date, int] = {}
         for fields in reader:
@@ -219,11 +219,11 @@ def _problems(entries: list[HolidayEntry], others: Iterable[HolidayEntry]) -> li
         elif len(entry.name) > NAME_MAX_LENGTH:
             problems.append(f"{where}名称超过 {NAME_MAX_LENGTH} 个字符")
         if entry.is_workday and day.weekday() < 5:
-            problems.append(f"{where}{describe(day)} 本来就是工作日，不能标为“班”：调休上班日只能是周六或周日")
+            problems.append(f"{where}{describe(day)} 本来就是工作日，不能标为「班」：调休上班日只能是周六或周日")
         elif not entry.is_workday and day.weekday() >= 5 and entry.name \
                 and (day.year, entry.name) not in holidays_with_weekdays:
-            problems.append(f"{where}{describe(day)} 本来就是休息日；周末的“休”只能作为某个假期的一部分录入，"
-                            f"但“{entry.name}”在 {day.year} 年没有工作日放假的日期，请先录入这些日期或核对名称")
+            problems.append(f"{where}{describe(day)} 本来就是休息日；周末的「休」只能作为某个假期的一部分录入，"
+                            f"但「{entry.name}」在 {day.year} 年没有工作日放假的日期，请先录入这些日期或核对名称")
     return problems
 
 
@@ -295,10 +295,10 @@ def parse_notice(data: bytes) -> list[HolidayEntry]:
         except ValueError:
             day = None
         if day is None:
-            problems.append(f"{where}日期“{raw_day}”无效，应为 2027-01-01 这样的日期")
+            problems.append(f"{where}日期「{raw_day}」无效，应为 2027-01-01 这样的日期")
             continue
         if mark not in MARKS:
-            problems.append(f"{where}第 2 列应为“休”（放假）或“班”（调休上班），实际为“{mark}”")
+            problems.append(f"{where}第 2 列应为「休」（放假）或「班」（调休上班），实际为「{mark}」")
             continue
         entries.append(HolidayEntry(day=day, is_workday=MARKS[mark], name=name, where=where))
         if len(entries) > NOTICE_MAX_ROWS:

@@ -177,7 +177,7 @@ def add_material(session: Session, store: FileStore, application: ApplicationMod
     count = session.scalar(select(func.count()).select_from(MaterialModel).where(
         MaterialModel.application_id == application.id, MaterialModel.kind == kind)) or 0
     if count >= max_per_kind:
-        raise UploadRefused(f"“{spec.label}”最多上传 {max_per_kind} 个文件，请先删除不需要的文件")
+        raise UploadRefused(f"「{spec.label}」最多上传 {max_per_kind} 个文件，请先删除不需要的文件")
     hardened = harden(data, allow_pdf=spec.accepts_pdf, limits=limits)
     return _keep(session, store, application, spec, hardened, original_name)
 

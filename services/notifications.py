@@ -5,7 +5,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import String, Text, event
+from sqlalchemy import String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
@@ -19,11 +19,19 @@ TEMPLATES = {
     "audit_rejected": "【生育登记】您的申请（受理编号{case_number}）经乡镇（街道）审核未通过，请登录系统查看原因。",
     "review_failed": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）审查未通过，请登录系统查看原因。",
     "offline_confirmation": (
-        "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）已通过审查，请夫妻双方携带身份证、户口簿、结婚证原件，"
-        "于工作日到{office}现场确认。"
+        "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）已通过审查，请夫妻双方携带{documents}，"
+        "于工作日到{place}现场确认（办公时间：{hours}）。预约日期见系统中的申请详情，该日期是预约，不是您的截止期限。"
     ),
     "approval_granted": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）已批准，可登录系统下载打印审批单。",
     "approval_rejected": "【生育登记】您的三孩再生育审批申请（受理编号{case_number}）未获批准，请登录系统查看原因。",
+    # Sent by the submission itself (not by a diagram), so that every submission and correction is confirmed.
+    "application_submitted": (
+        "【生育登记】您的{case_type}申请已提交，受理编号{case_number}，可登录系统在「我的申请」或「进度查询」中查询办理进度。"
+    ),
+    "correction_resubmitted": (
+        "【生育登记】您更正后的{case_type}申请已重新提交，受理编号{case_number}，将重新核实，"
+        "可登录系统在「我的申请」或「进度查询」中查询办理进度。"
+    ),
     "task_overdue": "【生育登记】提醒：受理编号{case_number}的「{task}」已超过办理时限，请尽快处理。",
     "verification_code": "【生育登记】您的验证码为{code}，{minutes}分钟内有效。请勿告诉他人。",
     "identity_rebound": (
@@ -130,3 +138,10 @@ def send_sms(session: Session, phones: list[str], template: str, context: Mappin
         session.add(message)
         sent.append(message)
     return sent
+
+
+def notices(session: Session, case_number: str, phone: str) -> list[SmsMessageModel]:
+    """Return the SMS of a case sent to `phone` (the applicant's), oldest first: the case page shows them."""
+    return list(session.scalars(select(SmsMessageModel).where(
+        SmsMessageModel.case_number == case_number, SmsMessageModel.phone_hash == blind(phone))
+        .order_by(SmsMessageModel.id)))

@@ -70,7 +70,7 @@ def harden(data: bytes, *, allow_pdf: bool, limits: UploadLimits) -> Hardened:
             raise UploadRefused("此项材料只接受 JPG 或 PNG 格式的照片，不接受 PDF 文件")
         return _checked_pdf(data)
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        raise UploadRefused("暂不支持 HEIC 格式的照片：请在手机相机设置中选择“兼容性最佳”后重新拍摄，"
+        raise UploadRefused("暂不支持 HEIC 格式的照片：请在手机相机设置中选择「兼容性最佳」后重新拍摄，"
                             "或截图后上传 JPG/PNG 图片")
     return _reencoded_photo(data, limits, accepted=_accepted(allow_pdf))
 

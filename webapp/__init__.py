@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, SecurityErro
 from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
-from services import audit, crypto, identity_check, mail, notifications, rate_limits
+from services import audit, confirmation_visit, crypto, identity_check, mail, notifications, rate_limits
 from services.db import InlineDispatcher, db
 from webapp import routing, security_headers, throttling
 from webapp.config import check, from_environment
@@ -53,6 +53,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     audit.configure(app.config["AUDIT_RETENTION_DAYS"])
     db.configure(app.config["DATABASE_URL"], dispatcher)
     notifications.use_provider(app.config["SMS_PROVIDER"])
+    confirmation_visit.configure(app.config)
     mail.configure(app.config)
     identity_check.configure(app.config)
     rate_limits.configure(app.config["RATE_LIMIT_STORAGE_URL"], app.config["RATE_LIMITS"])

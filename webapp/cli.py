@@ -315,7 +315,7 @@ def register_commands(app: Flask) -> None:
             db.session.rollback()
             raise click.ClickException(str(exc)) from exc
         _commit()
-        click.echo(f"已为{user.name}（{ROLES[user.role]}）签发接口令牌“{name.strip()}”，有效期 {days} 天。"
+        click.echo(f"已为{user.name}（{ROLES[user.role]}）签发接口令牌「{name.strip()}」，有效期 {days} 天。"
                    "令牌只显示这一次，请妥善保存：", err=True)
         click.echo(secret)
 
@@ -345,7 +345,7 @@ def register_commands(app: Flask) -> None:
             villages = [row["code"] for row in divisions.read_division_file(villages_file)
                         if row["level"] == 5 and str(row["code"]).startswith(prefix)]
         if not villages:
-            raise click.ClickException(f"没有代码以“{prefix}”开头的村（居），请先导入区划或指定 --villages-file")
+            raise click.ClickException(f"没有代码以「{prefix}」开头的村（居），请先导入区划或指定 --villages-file")
         now = utcnow()
         written = synthetic.generate(db.session, count, villages, start=now - timedelta(days=round(months * 30.44)),
                                      end=now, calendar=load_calendar(db.session), now=now, seed=seed)

@@ -65,6 +65,10 @@ def from_environment() -> dict[str, object]:
         # Wall-clock seconds a process version's dry run (review page, `flask processes dry-run`) may take in all.
         "DRY_RUN_SECONDS": _int("DRY_RUN_SECONDS", 20),
         "SMS_PROVIDER": _env("SMS_PROVIDER", "record"),
+        # The 现场确认 visit: office hours (empty: services.confirmation_visit.DEFAULT_HOURS) and a JSON object of
+        # 9-digit township code to the office's address (a township not named: its health office's name alone).
+        "CONFIRMATION_HOURS": _env("CONFIRMATION_HOURS", ""),
+        "CONFIRMATION_PLACES": _json_object("CONFIRMATION_PLACES"),
         # A TrueType font (.ttf, or .ttc with glyf outlines) for printed slips; empty: the Noto Sans CJK SC that
         # comes with the dependencies, cut to each document's characters and cached under INSTANCE_DIR/fonts.
         "PDF_FONT": _env("PDF_FONT", ""),

@@ -64,7 +64,7 @@ def _register(page, screenshots):
     page.get_by_role("button", name="同意并继续注册").click()
     page.get_by_label("手机号码").fill(MOBILE)
     page.get_by_role("button", name="获取验证码").click()
-    page.wait_for_load_state()
+    page.locator(".alert-info", has_text="验证码已发送至").wait_for()  # sent in the background, no reload
     page.get_by_label("短信验证码").fill(last_sms_code(MOBILE))
     page.get_by_label("真实姓名").fill("王芳")
     page.get_by_label("身份证号码").fill(WOMAN_ID)

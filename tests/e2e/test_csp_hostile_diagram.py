@@ -176,6 +176,7 @@ def test_a_hostile_diagram_runs_no_script_in_any_page_that_draws_it(session, peo
     watch.assert_nothing_ran()
     screenshots(page, f"csp-hostile-diagram-review-{renderer}")
     page.get_by_role("button", name="启用此版本").click()
+    page.get_by_role("button", name="确认启用").click()  # the confirmation page says what activating will do
     page.wait_for_load_state()
     assert "已启用" in page.locator(".version-state").inner_text()
     watch.assert_nothing_ran()

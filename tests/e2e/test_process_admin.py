@@ -38,6 +38,10 @@ def test_upload_review_dry_run_and_activate(session, deployed, browser_context, 
 
     page.get_by_role("button", name="启用此版本").click()
     page.wait_for_load_state()
+    assert "启用后，新申请将按 v2 办理" in page.locator(".confirm-action").inner_text()
+    screenshots(page, "process-admin-confirm-activate")
+    page.get_by_role("button", name="确认启用").click()
+    page.wait_for_load_state()
     assert "新申请将按此版本办理" in page.locator(".alert").first.inner_text()
     assert "已启用" in page.locator(".version-state").inner_text()
     screenshots(page, "process-admin-activated")

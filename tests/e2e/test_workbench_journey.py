@@ -187,8 +187,9 @@ def test_a_case_is_verified_by_two_villages_and_approved_by_the_township(
     forget(session)
     assert refreshed(session, case).status == "登记成功"
     sent = session.scalars(select(SmsMessageModel.template).where(
-        SmsMessageModel.case_number == number, SmsMessageModel.phone_hash == blind(people.citizen.phone))).all()
-    assert sent == ["audit_approved"]
+        SmsMessageModel.case_number == number, SmsMessageModel.phone_hash == blind(people.citizen.phone))
+        .order_by(SmsMessageModel.id)).all()
+    assert sent == ["application_submitted", "audit_approved"]
 
     # Afterwards the third village and the county still see nothing; the villages see their own done task.
     assert_empty_inbox(other, screenshots, "other-village-after")

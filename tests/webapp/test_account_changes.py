@@ -180,7 +180,7 @@ def test_an_administrator_resets_a_staff_password_which_must_be_changed_at_next_
     sign_in(staff, people.hukou)
     sign_in(client, admin)
 
-    page = post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/reset-password", {})
+    page = post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/reset-password", {"confirm": "1"})
     assert page.status_code == 200
     assert page.headers["Cache-Control"] == "no-store"
     temporary = temporary_password_on(page.text)
@@ -211,7 +211,7 @@ def test_an_administrator_resets_a_staff_password_which_must_be_changed_at_next_
 
 def test_an_administrator_cannot_reset_their_own_password_there(client, admin):
     sign_in(client, admin)
-    response = post_form(client, "/admin/staff", f"/admin/staff/{admin.id}/reset-password", {})
+    response = post_form(client, "/admin/staff", f"/admin/staff/{admin.id}/reset-password", {"confirm": "1"})
     assert response.status_code == 302
     assert accounts.check_password(stored(admin), PASSWORD)
 

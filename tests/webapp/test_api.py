@@ -417,7 +417,7 @@ def test_a_decision_is_validated_against_the_form_with_messages_per_field(sessio
     error = _error(hukou.post(url, json_body={"decision": "mismatch", "reason": "   "}), 422)
     assert (error["code"], error["fields"]) == ("validation_failed", {"reason": "选择「情况不符」时必须填写原因"})
     error = _error(hukou.post(url, json_body={"decision": "maybe"}), 422)
-    assert error["fields"] == {"decision": "未知的办理结果“maybe”，可选：verified（情况属实）、mismatch（情况不符）"}
+    assert error["fields"] == {"decision": "未知的办理结果「maybe」，可选：verified（情况属实）、mismatch（情况不符）"}
     assert set(_error(hukou.post(url, json_body={}), 422)["fields"]) == {"decision"}
     assert set(_error(hukou.post(url, json_body={"decision": "", "reason": None}), 422)["fields"]) == {"decision"}
     error = _error(hukou.post(url, json_body={"decision": "mismatch", "reason": "长" * 501}), 422)

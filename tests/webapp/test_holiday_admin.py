@@ -136,7 +136,8 @@ def test_the_admin_enters_a_year_day_by_day_and_removes_a_day(session, admin):
                                       ("2027-10-09", True, "国庆节调休上班")]
 
     token = csrf_token(admin.get("/admin/holidays/2027").text)
-    assert admin.post("/admin/holidays/2027/days/2027-10-02/delete", data={"csrf_token": token}).status_code == 302
+    removed = admin.post("/admin/holidays/2027/days/2027-10-02/delete", data={"csrf_token": token, "confirm": "1"})
+    assert removed.status_code == 302
     assert "已删除 2027-10-02（星期六）：国庆节" in admin.get("/admin/holidays/2027").text
     assert [day for day, _, _ in _stored(session, 2027)] == ["2027-10-01", "2027-10-09"]
     assert _kinds(session) == ["holiday_added"] * 3 + ["holiday_removed"]
@@ -144,12 +145,12 @@ def test_the_admin_enters_a_year_day_by_day_and_removes_a_day(session, admin):
 
 
 @pytest.mark.parametrize(("day", "mark", "name", "problem"), [
-    ("2027-02-10", "班", "春节调休上班", "2027-02-10（星期三） 本来就是工作日，不能标为“班”"),
-    ("2027-05-01", "休", "劳动节", "周末的“休”只能作为某个假期的一部分录入"),
+    ("2027-02-10", "班", "春节调休上班", "2027-02-10（星期三） 本来就是工作日，不能标为「班」"),
+    ("2027-05-01", "休", "劳动节", "周末的「休」只能作为某个假期的一部分录入"),
     ("2027-13-01", "休", "元旦", "请选择有效的日期"),
     ("2028-01-01", "休", "元旦", "日期 2028-01-01 不在 2027 年"),
     ("2027-01-01", "休", "", "缺少节日名称"),
-    ("2027-01-01", "放", "元旦", "请选择“休”（放假）或“班”（调休上班）"),
+    ("2027-01-01", "放", "元旦", "请选择「休」（放假）或「班」（调休上班）"),
 ])
 def test_a_wrong_day_is_refused_with_the_reason(session, admin, day, mark, name, problem):
     refused = _add(admin, 2027, day, mark, name)
@@ -212,8 +213,8 @@ def test_a_bad_notice_imports_nothing_and_lists_every_problem(session, admin):
     assert "文件未导入，已录入的数据没有任何改动" in refused.text
     problems = _problems(refused.text)
     assert problems[:3] == [
-        "第 19 行：日期“2027-02-30”无效，应为 2027-01-01 这样的日期",
-        "第 23 行：第 2 列应为“休”（放假）或“班”（调休上班），实际为“假”",
+        "第 19 行：日期「2027-02-30」无效，应为 2027-01-01 这样的日期",
+        "第 23 行：第 2 列应为「休」（放假）或「班」（调休上班），实际为「假」",
         "第 24 行：应有 3 列（日期,休/班,名称），实际为 2 列",
     ]
     # The rows that parse are checked only once the whole file reads: fix those first, then see the rest.
@@ -221,9 +222,9 @@ def test_a_bad_notice_imports_nothing_and_lists_every_problem(session, admin):
                                            "2027-05-01,休,劳动节\n")
     assert _problems(refused.text) == [
         "第 19 行：日期 2027-10-01 重复（第 11 行）",
-        "第 20 行：2027-03-10（星期三） 本来就是工作日，不能标为“班”：调休上班日只能是周六或周日",
-        "第 21 行：2027-05-01（星期六） 本来就是休息日；周末的“休”只能作为某个假期的一部分录入，"
-        "但“劳动节”在 2027 年没有工作日放假的日期，请先录入这些日期或核对名称",
+        "第 20 行：2027-03-10（星期三） 本来就是工作日，不能标为「班」：调休上班日只能是周六或周日",
+        "第 21 行：2027-05-01（星期六） 本来就是休息日；周末的「休」只能作为某个假期的一部分录入，"
+        "但「劳动节」在 2027 年没有工作日放假的日期，请先录入这些日期或核对名称",
     ]
     assert _stored(session, 2027) == []
     assert _kinds(session) == []

@@ -139,7 +139,7 @@ def test_the_applicant_deletes_an_upload_and_its_files_go(session, client, appli
     response = client.post(f"/apply/{application.token}/materials/{token}/delete",
                            data={"csrf_token": csrf_token(page.text)})
     assert response.status_code == 302
-    assert "已删除一份“结婚证”" in client.get(response.location).text
+    assert "已删除一份「结婚证」" in client.get(response.location).text
     assert _files(uploads_dir) == before
     assert _rows(session) == 0
     assert client.get(f"/materials/{token}").status_code == 404

@@ -87,7 +87,7 @@ def test_camunda_modeler_diagram_is_reviewed_then_activated(session, policy):
     assert "流程属性 caseTypes：first_child,second_child → first_child,second_child,third_child" in page.text
     assert "全部路径均正常结束" in page.text
     assert "<svg" in page.text
-    activated = policy.post(response.location + "/activate", data={"csrf_token": csrf_token(page.text)})
+    activated = policy.post(response.location + "/activate", data={"csrf_token": csrf_token(page.text), "confirm": "1"})
     assert activated.status_code == 302
     session.expire_all()
     assert casework.offered_types(session)["third_child"] == "birth_registration"
@@ -110,7 +110,7 @@ def test_system_admin_reads_but_cannot_act_and_others_are_refused(session, clien
 def test_retiring_the_only_version_shows_why(session, policy, deployed):
     definition_id = deployed["birth_registration"].id
     page = policy.get(f"{INDEX}{definition_id}")
-    response = policy.post(f"{INDEX}{definition_id}/retire", data={"csrf_token": csrf_token(page.text)},
+    response = policy.post(f"{INDEX}{definition_id}/retire", data={"csrf_token": csrf_token(page.text), "confirm": "1"},
                            follow_redirects=True)
     assert "停用后将无人受理：一孩登记、二孩登记" in response.text
     session.expire_all()

@@ -98,9 +98,9 @@ def test_deactivation_ends_every_session_and_reactivation_brings_none_back(app, 
     thief = copy_of_cookie(staff, app)
     sign_in(client, admin)
 
-    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/deactivate", {})
+    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/deactivate", {"confirm": "1"})
     assert not signed_in(thief)
-    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/activate", {})
+    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/activate", {"confirm": "1"})
     assert not signed_in(thief), "reactivating the account does not revive a session from before"
     assert not signed_in(staff)
     assert {record.end_reason for record in sessions_of(people.hukou)} == {"deactivated"}
@@ -113,9 +113,9 @@ def test_an_api_token_of_a_deactivated_account_stays_dead_after_reactivation(app
     assert client.get("/api/v1/tasks", headers=headers).status_code == 200
     sign_in(client, admin)
 
-    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/deactivate", {})
+    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/deactivate", {"confirm": "1"})
     assert client.get("/api/v1/tasks", headers=headers).status_code == 401
-    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/activate", {})
+    post_form(client, "/admin/staff", f"/admin/staff/{people.hukou.id}/activate", {"confirm": "1"})
     assert client.get("/api/v1/tasks", headers=headers).status_code == 401, "reactivation does not revive it"
 
     fresh = api_tokens.issue_token(session, session.get(accounts.UserModel, people.hukou.id), "新手机")
@@ -270,7 +270,7 @@ def test_signing_out_everywhere_ends_every_device_and_every_copy(app, client, pe
     sign_in(client, people.citizen)
     page = client.get("/auth/me")
     assert "在所有设备上退出" in page.text
-    response = client.post("/auth/me/sessions/end-all", data={"csrf_token": csrf_token(page.text)})
+    response = client.post("/auth/me/sessions/end-all", data={"csrf_token": csrf_token(page.text), "confirm": "1"})
     assert response.location == "/auth/login"
     assert "已在所有设备上退出登录" in client.get("/auth/login").text
     assert not any(signed_in(c) for c in (client, phone, thief))

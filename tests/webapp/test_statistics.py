@@ -145,7 +145,7 @@ def test_the_cli_generates_and_refreshes(app, session):
     assert summary.total == 50
     refused = runner.invoke(args=["stats", "generate", "--count", "5", "--division", "99"])
     assert refused.exit_code != 0
-    assert "没有代码以“99”开头的村（居）" in refused.output
+    assert "没有代码以「99」开头的村（居）" in refused.output
 
 
 def test_the_month_chart_labels_small_counts_with_whole_numbers_once_each():

@@ -31,7 +31,9 @@ from services.cases import CaseModel
 from services.db import db
 from services.mail import EmailMessageModel
 from services.notifications import SmsMessageModel
+from webapp.admin import labels
 from webapp.casepage import case_facts, place
+from webapp.confirm import ask_confirmation, confirmed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 
@@ -158,6 +160,14 @@ def _back_to_staff() -> str:
     return target if target.startswith("/admin/staff") and "//" not in target else url_for("admin.staff_list")
 
 
+def _who(user: UserModel) -> str:
+    return f"{user.name}（{ROLES[user.role]}，{place(user.division_code) or '无区划'}，{user.phone}）"
+
+
+def _confirm_staff(user: UserModel, action: str, consequences: list[str], button: str):
+    return ask_confirmation(f"{action}：{user.name}", consequences, button, _back_to_staff())
+
+
 @bp.post("/staff/<int:user_id>/deactivate")
 @roles_required(SYSTEM_ADMIN)
 def staff_deactivate(user_id: int):
@@ -165,6 +175,10 @@ def staff_deactivate(user_id: int):
     user = _staff_account(user_id)
     if user.id == _account().id:
         flash("不能停用自己的账号", "error")
+    elif not confirmed():
+        return _confirm_staff(user, "停用账号", [
+            f"停用后，{_who(user)}不能再登录，已登录的设备在下一次操作时退出。",
+            "其名下待办任务不会自动转交，请另行安排。之后可随时重新启用。"], "确认停用")
     elif accounts.set_active(db.session, user, False, _account().actor):
         flash(f"已停用账号：{user.name}（{user.phone}）", "success")
     else:
@@ -177,6 +191,9 @@ def staff_deactivate(user_id: int):
 def staff_activate(user_id: int):
     """Activate a staff account again (audited)."""
     user = _staff_account(user_id)
+    if not user.active and not confirmed():
+        return _confirm_staff(user, "重新启用账号", [
+            f"启用后，{_who(user)}可以用原密码和短信验证码登录，并按{ROLES[user.role]}的权限办理业务。"], "确认启用")
     if accounts.set_active(db.session, user, True, _account().actor):
         flash(f"已启用账号：{user.name}（{user.phone}）", "success")
     else:
@@ -194,8 +211,12 @@ def staff_reset_password(user_id: int):
     """
     user = _staff_account(user_id)
     if user.id == _account().id:
-        flash("不能重置自己的密码，请在“我的账号”中修改", "error")
+        flash("不能重置自己的密码，请在「我的账号」中修改", "error")
         return redirect(_back_to_staff())
+    if not confirmed():
+        return _confirm_staff(user, "重置密码", [
+            f"将为{_who(user)}生成临时密码，只在下一页显示一次；原密码立即失效。",
+            "该账号在所有设备上的登录都将退出；本人登录后须先设置新密码。"], "确认重置密码")
     password = accounts.reset_password(db.session, user, _account().actor)
     response = make_response(render_template("admin/staff_reset.html", user=user, password=password,
                                              back=_back_to_staff(), place=place))
@@ -237,7 +258,9 @@ def messages():
     # Email bodies hold single-use recovery links: the list names the message, never shows its text.
     emails = session.scalars(select(EmailMessageModel).order_by(EmailMessageModel.id.desc()).limit(RECENT_EMAILS))
     return render_template("admin/messages.html", sent=sent, pager=pager, failing=failing, emails=emails.all(),
-                           status_labels=OUTBOX_STATUS_LABELS, secret_templates=SECRET_TEMPLATES)
+                           status_labels=OUTBOX_STATUS_LABELS, secret_templates=SECRET_TEMPLATES, label=labels.label,
+                           templates=labels.SMS_TEMPLATE_NAMES, kinds=labels.EMAIL_KIND_NAMES,
+                           methods=labels.SEND_METHOD_NAMES)
 
 
 RECENT_EMAILS = 20

@@ -10,11 +10,12 @@ from datetime import date, datetime
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from engine.calendar import china_today
+from engine.calendar import HolidayModel, china_today
 from processes.roles import SYSTEM_ADMIN
 from services import holidays
 from services.db import db
 from webapp.admin import _account, bp, roles_required
+from webapp.confirm import ask_confirmation, confirmed
 
 # A notice is a few dozen rows; anything much larger is not one.
 NOTICE_MAX_BYTES = 64 * 1024
@@ -99,7 +100,7 @@ def holiday_add(year: int):
     if day.year != year:
         return _year_page(year, 400, [f"日期 {day.isoformat()} 不在 {year} 年，请到该年份的页面录入"], entered)
     if entered["mark"] not in holidays.MARKS:
-        return _year_page(year, 400, ["请选择“休”（放假）或“班”（调休上班）"], entered)
+        return _year_page(year, 400, ["请选择「休」（放假）或「班」（调休上班）"], entered)
     entry = holidays.HolidayEntry(day=day, is_workday=holidays.MARKS[entered["mark"]], name=entered["name"])
     try:
         holidays.add_day(db.session, entry, _account().actor)
@@ -120,6 +121,12 @@ def holiday_remove(year: int, day: str):
         when = date.fromisoformat(day)
     except ValueError:
         abort(404)
+    entry = db.session.get(HolidayModel, when) if when.year == year else None
+    if entry is not None and not confirmed():
+        usual = "工作日" if when.weekday() < 5 else "休息日"  # noqa: PLR2004 - Monday to Friday
+        return ask_confirmation(f"删除 {holidays.describe(when)}：{entry.name}", [
+            f"删除后，{when.isoformat()} 不再按{MARK_LABELS[entry.is_workday]}计算，而按平常的{usual}计算；"
+            "此后算出的办理时限随之改变，已算出的不变。"], "确认删除", url_for("admin.holiday_year", year=year))
     removed = holidays.remove_day(db.session, when, _account().actor) if when.year == year else None
     if removed is None:
         flash(f"{day} 没有录入记录", "warning")

@@ -274,7 +274,7 @@ def _validate_decision(spec: FormSpec, decision: str | None, reason: str) -> dic
     if not decision:
         problems["decision"] = f"请选择办理结果：{choices}"
     elif decision not in spec.decisions:
-        problems["decision"] = f"未知的办理结果“{decision[:50]}”，可选：{choices}"
+        problems["decision"] = f"未知的办理结果「{decision[:50]}」，可选：{choices}"
     if len(reason) > REASON_MAX_LENGTH:
         problems["reason"] = f"原因不能超过{REASON_MAX_LENGTH}字"
     elif decision in spec.reason_required_for and not reason.strip():

@@ -20,10 +20,11 @@ from services.accounts import UserModel
 from services.db import db
 from webapp.auth import bp, issue_code, sign_out
 from webapp.auth.registration import WRONG_CODE
+from webapp.confirm import ask_confirmation, confirmed
 from webapp.extensions import lifetimes
 from webapp.external_urls import external_url
 
-LINK_INVALID = "确认链接无效、已过期或已使用，请在“我的账号”中重新更换邮箱"
+LINK_INVALID = "确认链接无效、已过期或已使用，请在「我的账号」中重新更换邮箱"
 
 
 def _account() -> UserModel:
@@ -201,7 +202,11 @@ def end_session(session_id: int):
 @bp.post("/me/sessions/end-all")
 @login_required
 def end_all_sessions():
-    """在所有设备上退出: end every session of the account, this one included."""
+    """在所有设备上退出: end every session of the account, this one included, once confirmed."""
+    if not confirmed():
+        return ask_confirmation("在所有设备上退出", [
+            "该账号在所有设备上的登录都将结束，包括当前这台设备；之后需重新登录（需要密码和短信验证码）。"],
+            "确认全部退出", url_for("auth.me") + "#sessions")
     sessions.end_all(db.session, _account().id, sessions.SIGNED_OUT_EVERYWHERE)
     sign_out(sessions.SIGNED_OUT_EVERYWHERE)
     flash("已在所有设备上退出登录", "info")

@@ -143,6 +143,7 @@ def application(token: str):
         flash("草稿已保存，可随时回来继续填写", "success")
         return redirect(url_for("citizen.application", token=token))
     if form.validate():
+        draft.answers = applying.stored(form.data)  # with what validation took from the ID numbers (birth dates)
         try:
             applying.check(db.session, _me(), draft.case_type, form.data)
         except ApplicationRefused as refused:

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from engine.calendar import CST
 from engine.models import HumanTaskModel
+from processes.forms import FORMS
 from processes.overview import all_tasks
 from processes.roles import CITIZEN, ROLE_DIVISION_LENGTH
-from services import applications, cases, materials, people
+from services import applications, cases, confirmation_visit, materials, notifications, people
 from services.accounts import UserModel
 from services.db import db
 from services.filestore import FileStore
@@ -54,6 +55,13 @@ def _office(code: str | None, role: str | None) -> str:
     return place(code[:ROLE_DIVISION_LENGTH[role]])
 
 
+def _note(form_key: str | None, result: cases.VerificationModel) -> str:
+    """Label a decision's note: the reason of a refusal (原因), or a remark on a positive decision (说明)."""
+    spec = FORMS.get(form_key or "")
+    refused = spec is not None and result.decision in spec.reason_required_for
+    return f"{'原因' if refused else '说明'}：{result.reason}"
+
+
 def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
     """Return the steps of a case: submission, each result with its office, and what is under way now."""
     form_of_step = {t.bpmn_id: t.form_key for t in tasks}
@@ -65,13 +73,16 @@ def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
             continue
         office = _office(result.office_division, role_of_step.get(result.step))
         label = decision_label(form_of_step.get(result.step), result.decision)
-        detail = "；".join(filter(None, [office, f"原因：{result.reason}" if result.reason else ""]))
+        note = _note(form_of_step.get(result.step), result) if result.reason else ""
+        detail = "；".join(filter(None, [office, note]))
         steps.append(Step(result.at, f"{result.step_name}：{label}", detail))
     for task in tasks:
         if task.status == "open":
             title = "待您更正申请" if task.role == CITIZEN else f"正在办理：{task.name}"
             # The deadline comes from the diagram's timer, so it follows whatever the policy sets.
             due = f"办理期限：{task.due_at.astimezone(CST):%Y-%m-%d}" if task.due_at and task.role != CITIZEN else ""
+            if due and task.form_key == confirmation_visit.VISIT_FORM:  # the office's booking, not the citizen's
+                due = f"预约现场确认日期：{task.due_at.astimezone(CST):%Y-%m-%d}（不是您的截止期限）"
             detail = "；".join(filter(None, [_office(task.division_code, task.role), due]))
             steps.append(Step(None, title, detail, current=True))
     if case.completed_at:
@@ -91,7 +102,9 @@ def case_view(case: cases.CaseModel) -> dict:
     return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": timeline(case, tasks),
             "reason": _reason(case) if case.status in {"核实有误", "不予登记", "不予批准"} else "",
             "can_correct": can_correct, "slip_ready": case.status in SLIP_STATUSES,
-            "children": claim.children if (claim := people.latest_claim(db.session, case.id)) else []}
+            "children": claim.children if (claim := people.latest_claim(db.session, case.id)) else [],
+            "visit": confirmation_visit.open_visit(db.session, case.hukou_division, tasks),
+            "notices": notifications.notices(db.session, case.case_number, case.contact_phone)}
 
 
 def public_view(case: cases.CaseModel) -> dict:

@@ -181,7 +181,7 @@ def delete(token: str, material_token: str):
     except UploadRefused as exc:
         flash(exc.message, "error")
     else:
-        flash(f"已删除一份“{label}”", "success")
+        flash(f"已删除一份「{label}」", "success")
     return redirect(url_for("materials.upload_page", token=token))
 
 

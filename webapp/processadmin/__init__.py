@@ -1,7 +1,8 @@
 """流程管理: the policy administrator's pages for process versions, case instances and assignment rules.
 
 Policy administrators act; system administrators may read the same pages. Every action is a POST with CSRF and is
-audited by the engine.
+audited by the engine; activating, retiring, migrating, reverting and cancelling are done only once confirmed
+(webapp.confirm).
 """
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -24,6 +25,7 @@ from services import assignments, cases
 from services.db import db
 from webapp import error_page
 from webapp.admin import Pager, _page_number, roles_required
+from webapp.confirm import ask_confirmation, confirmed
 
 bp = Blueprint("processadmin", __name__, url_prefix="/admin/processes", template_folder="templates")
 
@@ -160,11 +162,50 @@ def _back_to(definition_id: int):
     return redirect(url_for("processadmin.version", definition_id=definition_id))
 
 
+def _running_by_version(key: str) -> dict[int, int]:
+    """Return the number of running cases of each version of process `key`."""
+    return {row["version"]: row["running"] for row in definition_summary(db.session)
+            if row["key"] == key and row["kind"] == "流程"}
+
+
+def _running_elsewhere(running: dict[int, int], version: int) -> str:
+    others = [f"v{v} {n} 件" for v, n in sorted(running.items()) if v != version and n]
+    return f"已在办的 {sum(running.values()) - running.get(version, 0)} 件仍按原版本办结" + (
+        f"（{'、'.join(others)}）" if others else "")
+
+
+def _confirm_activate(definition):
+    current = definitions.current(db.session, definition.key)
+    running = _running_by_version(definition.key)
+    if current is None or current.version < definition.version:
+        effect = f"启用后，新申请将按 v{definition.version} 办理；{_running_elsewhere(running, definition.version)}。"
+    else:
+        effect = (f"v{current.version} 更新且已启用：启用 v{definition.version} 后，"
+                  f"新申请仍按 v{current.version} 办理，v{definition.version} 仅作为可迁移、可回退的版本。")
+    return ask_confirmation(f"启用 {definition.name}（{definition.key}）v{definition.version}",
+                            [effect, "启用会记入审计日志，之后可随时停用。"], "确认启用",
+                            url_for("processadmin.version", definition_id=definition.id))
+
+
+def _confirm_retire(definition):
+    session = db.session
+    running = _running_by_version(definition.key).get(definition.version, 0)
+    others = [v for v in definitions.versions(session, definition.key) if v.active and v.id != definition.id]
+    after = (f"停用后，新申请将按 v{others[0].version} 办理" if others
+             else "停用后，本流程不再受理新申请（如有其他流程声明相同类型，则由其受理；否则停用会被拒绝）")
+    return ask_confirmation(f"停用 {definition.name}（{definition.key}）v{definition.version}",
+                            [f"{after}；此版本已在办的 {running} 件仍按此版本办结。",
+                             "停用会记入审计日志，之后可再次启用。"],
+                            "确认停用", url_for("processadmin.version", definition_id=definition.id))
+
+
 @bp.post("/<int:definition_id>/activate")
 @roles_required(POLICY_ADMIN)
 def activate(definition_id: int):
-    """Put a version in service."""
+    """Put a version in service, once the administrator has confirmed what changes for new applications."""
     definition = _definition(definition_id)
+    if not confirmed():
+        return _confirm_activate(definition)
     definitions.activate(db.session, definition, _actor())
     current = definitions.current(db.session, definition.key)
     note = "新申请将按此版本办理" if current.id == definition.id else f"新申请仍按更新的 v{current.version} 办理"
@@ -177,6 +218,8 @@ def activate(definition_id: int):
 def retire(definition_id: int):
     """Take a version out of service (refused when a case type would be left without a process)."""
     definition = _definition(definition_id)
+    if not confirmed():
+        return _confirm_retire(definition)
     try:
         definitions.retire(db.session, definition, _actor())
     except definitions.RetireRefused as exc:
@@ -186,12 +229,26 @@ def retire(definition_id: int):
     return _back_to(definition_id)
 
 
+def _confirm_migrate(source, target):
+    checks = instances.migration_dry_run(db.session, source, target)
+    movable = sum(1 for c in checks if c.movable)
+    return ask_confirmation(
+        f"迁移 {source.key} v{source.version} 的案件到 v{target.version}",
+        [f"将把 {movable} 件运行中案件从 v{source.version} 迁到 v{target.version}，"
+         f"迁移后按 v{target.version} 继续办理；"
+         f"{len(checks) - movable} 件不能迁移，仍按 v{source.version} 办理。",
+         "迁移后尚无办理记录的案件可以撤回迁移。"],
+        f"确认迁移 {movable} 件", url_for("processadmin.version", definition_id=source.id, to=target.id))
+
+
 @bp.post("/<int:definition_id>/migrate/<int:target_id>")
 @roles_required(POLICY_ADMIN)
 def migrate(definition_id: int, target_id: int):
     """Move every running case of this version that can move to the target version."""
     source, target = _definition(definition_id), _definition(target_id)
     try:
+        if not confirmed():
+            return _confirm_migrate(source, target)
         moved, left = instances.migrate_all(db.session, source, target, _actor())
     except EngineError as exc:
         flash(str(exc), "error")
@@ -205,7 +262,14 @@ def migrate(definition_id: int, target_id: int):
 def revert(definition_id: int, target_id: int):
     """Revert the migrations from this version to the target, where nothing has happened since."""
     source, target = _definition(definition_id), _definition(target_id)
-    done, refused = instances.revert(db.session, instances.migrations_of(db.session, source, target), _actor())
+    migrations = instances.migrations_of(db.session, source, target)
+    if not confirmed():
+        return ask_confirmation(
+            f"撤回 {source.key} v{source.version} → v{target.version} 的迁移",
+            [f"共 {len(migrations)} 次迁移：迁移后尚无办理记录的案件回到 v{source.version} 继续办理；"
+             f"迁移后已有办理记录的不能撤回，仍按 v{target.version} 办理。"],
+            "确认撤回", url_for("processadmin.version", definition_id=source.id, to=target.id))
+    done, refused = instances.revert(db.session, migrations, _actor())
     flash(f"已撤回 {done} 个迁移" + (f"；{len(refused)} 个不能撤回（迁移后已有办理记录）" if refused else ""),
           "success")
     return redirect(url_for("processadmin.version", definition_id=definition_id, to=target_id))
@@ -263,6 +327,10 @@ def instance_action(instance_id: int, action: str):
     form = ReasonForm()
     if not form.validate_on_submit():
         flash("；".join(e for errors in form.errors.values() for e in errors) or "表单无效，请重试", "error")
+    elif action == "cancel" and (form.reason.data or "").strip() and not confirmed():
+        return ask_confirmation(f"撤销案件实例 {instance_id}", [
+            f"撤销后，该案件停止办理，所有待办任务关闭，且不能恢复。撤销原因：{form.reason.data.strip()}"],
+            "确认撤销", url_for("processadmin.instance_view", instance_id=instance_id))
     else:
         try:
             flash(instances.act(db.session, instance_id, action, _actor(), form.reason.data or "",
