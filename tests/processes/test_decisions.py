@@ -9,6 +9,7 @@ from engine.models import ProcessInstanceModel
 from processes.demo import HUKOU_VILLAGE
 from processes.runtime import RUNTIME
 from services import cases
+from tests.engine.budget_attacks import incident_message, within
 from tests.fixtures import forget
 
 DIAGRAMS = Path(__file__).resolve().parents[1] / "engine" / "diagrams"
@@ -83,3 +84,23 @@ def test_a_new_decision_version_applies_when_the_process_is_deployed_again(sessi
 
     RUNTIME.definitions._parsed.clear()  # a restart: specs are rebuilt from the stored XML of the bound versions
     assert start(session, people, parity=2).status == "running"
+
+
+def test_a_decision_cell_that_never_ends_makes_an_incident_within_its_budget(session, people):
+    endless = decision(3).replace(b"<text>parity</text>", b"<text>sum(range(10**12))</text>")
+    deploy(session, endless)
+    deploy(session, PROCESS)
+    case = cases.create_case(
+        session, case_type="third_child", process_key="review_by_decision", applicant_id=people.citizen.id,
+        woman_name="张丽", man_name="刘强", contact_phone=people.citizen.phone,
+        hukou_division=HUKOU_VILLAGE, residence_division=HUKOU_VILLAGE,
+    )
+    # Only the engine's step runs in the guarding thread, on this thread's session (db.session is per thread).
+    mine = session()
+    case.instance = within(10, lambda: RUNTIME.start(mine, "review_by_decision", {"parity": 3}, case.case_number,
+                                                     people.citizen.actor))
+    session.commit()
+    assert case.instance.status == "error"
+    element, message = incident_message(session, case.instance)
+    assert element == "decide_level", message
+    assert "「确定审核层级」(decide_level) 超出时间预算" in message, message
