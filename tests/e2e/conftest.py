@@ -82,6 +82,14 @@ def browser_context(chromium, live_server):
         context.close()
 
 
+def citizen_sign_in(page, phone: str, password: str) -> None:
+    """Open the login page and sign in with phone and password (citizens need no SMS code)."""
+    page.goto("/auth/login")
+    page.get_by_label("手机号码").fill(phone)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
 def staff_sign_in(page, person, password: str, landing: str) -> None:
     """Finish a staff sign-in on the login page `page` shows: password, then the SMS code read from the outbox."""
     from tests.fixtures import last_sms_code

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from processes.demo import HUKOU_VILLAGE, RESIDENCE_VILLAGE
 from services import cases
-from tests.e2e.conftest import PHONE, SCREENSHOTS
+from tests.e2e.conftest import PHONE, SCREENSHOTS, citizen_sign_in
 from tests.fixtures import decide, forget, last_sms_code
 from tests.identities import id_number, with_wrong_check
 from tests.samples import photo
@@ -74,10 +74,7 @@ def _register(page, screenshots):
     page.get_by_role("button", name="注册", exact=True).click()
     page.wait_for_url("**/apply")
     page.get_by_role("button", name="退出").click()
-    page.goto("/auth/login")
-    page.get_by_label("手机号码").fill(MOBILE)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    citizen_sign_in(page, MOBILE, PASSWORD)
     page.wait_for_url("**/")
     page.get_by_role("link", name="我要申请").click()
 

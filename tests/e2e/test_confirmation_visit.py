@@ -6,7 +6,7 @@ The case is submitted and reviewed through the service layer; the citizen reads 
 import pytest
 
 from engine.calendar import CST
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import PHONE, citizen_sign_in
 from tests.fixtures import PASSWORD, decide, forget, open_task
 
 pytestmark = pytest.mark.e2e
@@ -21,10 +21,7 @@ def test_the_citizen_reads_where_and_when_to_confirm_and_that_the_date_is_an_app
     forget(session)
 
     page = browser_context(PHONE).new_page()
-    page.goto("/auth/login")
-    page.get_by_label("手机号码").fill(people.citizen.phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    citizen_sign_in(page, people.citizen.phone, PASSWORD)
     page.goto(f"/my/cases/{case.case_number}")
 
     visit = page.locator("#visit").inner_text()

@@ -6,7 +6,7 @@ The application and the village decisions go through the service layer; the citi
 import pytest
 
 from engine.calendar import CST
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import PHONE, citizen_sign_in
 from tests.fixtures import PASSWORD, decide, forget, open_steps, open_task
 
 pytestmark = pytest.mark.e2e
@@ -23,10 +23,7 @@ def test_a_citizen_sees_why_corrects_the_application_and_it_is_verified_again(
     forget(session)
 
     page = browser_context(PHONE).new_page()
-    page.goto("/auth/login")
-    page.get_by_label("手机号码").fill(people.citizen.phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    citizen_sign_in(page, people.citizen.phone, PASSWORD)
     page.goto("/my")
     assert "核实有误" in page.locator("main").inner_text()
     screenshots(page, "correction-my-cases")
