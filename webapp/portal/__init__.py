@@ -1,9 +1,6 @@
-"""The public portal: the home page and a health check."""
+"""The public portal: the home page (health probes are webapp/health.py)."""
 
-from flask import Blueprint, jsonify, render_template
-from sqlalchemy import text
-
-from services.db import db
+from flask import Blueprint, render_template
 
 bp = Blueprint("portal", __name__, template_folder="templates")
 
@@ -12,10 +9,3 @@ bp = Blueprint("portal", __name__, template_folder="templates")
 def index():
     """Show the home page."""
     return render_template("portal/index.html")
-
-
-@bp.get("/healthz")
-def health():
-    """Report whether the database answers."""
-    db.session.execute(text("SELECT 1"))
-    return jsonify(status="ok")
