@@ -115,6 +115,12 @@ class OutboxModel(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When a copy of the row was last handed to the queue (cleared when a performer takes it): the sweeper leaves
+    # the row alone while that copy may still arrive, so an outage of many ticks queues it once.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Until when a performer holds the row (set by its claim, which also counts the attempt; cleared when it
+    # reports): no other performer takes it meanwhile, and a lease that runs out means the performer died.
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

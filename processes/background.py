@@ -3,6 +3,7 @@
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 
 from engine.runtime import Outcome
 from processes.runtime import RUNTIME
@@ -13,13 +14,31 @@ log = logging.getLogger(__name__)
 
 
 def perform_outbox(outbox_id: int) -> Outcome:
-    """Perform one service task and commit; the commit dispatches whatever the case does next."""
+    """Perform one service task (the engine commits its claim, then its outcome, which dispatches what follows)."""
     with db.factory() as session:
         outcome = RUNTIME.perform(session, outbox_id)
-        session.commit()
     if outcome.status in {"retry", "incident"}:
         log.warning("service task %s: %s (%s)", outbox_id, outcome.status, outcome.error)
     return outcome
+
+
+def hand_to_queue(ids: Iterable[int], send: Callable[[int], object]) -> None:
+    """Mark the rows queued, then `send` each to the queue; rows queued already, or held by a performer, are left.
+
+    Marked first, so a performer that takes a row at once never finds its claim overwritten; a row whose sending
+    failed is unmarked again, so the next tick hands it over rather than waiting out the mark.
+    """
+    with db.factory() as session:
+        marked = RUNTIME.mark_queued(session, ids)
+        session.commit()
+    for position, outbox_id in enumerate(marked):
+        try:
+            send(outbox_id)
+        except Exception:
+            with db.factory() as session:
+                RUNTIME.unmark_queued(session, marked[position:])
+                session.commit()
+            raise
 
 
 def tick() -> dict[str, int]:
@@ -35,7 +54,7 @@ def tick() -> dict[str, int]:
     with db.factory() as session:
         outbox = RUNTIME.due_outbox(session)
     if outbox:
-        db.dispatcher(outbox)
+        db.dispatch(outbox)
     with db.factory() as session:  # audit events past their retention (the chain stays verifiable)
         audit.purge_expired(session)
         session.commit()

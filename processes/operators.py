@@ -4,7 +4,6 @@ Each operator is declared with the schema of its parameters (the service task's 
 lint refuses a diagram that names a template or a recipient the operator does not know.
 """
 
-import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,12 +37,9 @@ SMS_RECIPIENTS = {"applicant": "申请人", "township": "案件所在乡镇（�
 SMS_CONTEXT = frozenset({"case_number", "task", "office", *confirmation_visit.FIELDS})
 
 
-def _template_fields(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
-CASE_SMS_TEMPLATES = tuple(name for name, text in notifications.TEMPLATES.items()
-                           if "case_number" in _template_fields(text) and _template_fields(text) <= SMS_CONTEXT)
+CASE_SMS_TEMPLATES = tuple(name for name in notifications.TEMPLATES
+                           if "case_number" in (fields := notifications.template_fields(name))
+                           and fields <= SMS_CONTEXT)
 
 
 def sms_send(call: ServiceCall) -> Mapping[str, Any]:
@@ -70,7 +66,8 @@ def sms_send(call: ServiceCall) -> Mapping[str, Any]:
     else:
         phones = [case.contact_phone]
     sent = notifications.send_sms(call.session, phones, call.params["template"], context,
-                                  case_number=case.case_number)
+                                  case_number=case.case_number, key=call.idempotency_key,
+                                  checkpoint=call.checkpoint)
     return {"sent": len(sent)}
 
 

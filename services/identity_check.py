@@ -108,7 +108,7 @@ class TencentCloudProvider:
             loopback only (the local fake of the tests): a name and ID number never cross a network in clear.
         :param timeout: seconds for connecting and for the answer, kept short: a citizen waits on the page.
         """
-        scheme, host = _split_endpoint(endpoint)
+        scheme, host = split_endpoint(endpoint, "TENCENTCLOUD_FACEID_ENDPOINT")
         self.endpoint = endpoint
         self.region = region
         try:
@@ -143,18 +143,17 @@ class TencentCloudProvider:
         raise ProviderUnavailable(f"Result{response.Result}", reference)
 
 
-def _split_endpoint(endpoint: str) -> tuple[str, str]:
-    """Return the scheme and host[:port] the SDK takes for TENCENTCLOUD_FACEID_ENDPOINT."""
+def split_endpoint(endpoint: str, setting: str) -> tuple[str, str]:
+    """Return the scheme and host[:port] the SDK takes for a Tencent Cloud endpoint setting (named in errors)."""
     text = endpoint.strip()
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
     if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"}:
-        raise ProviderMisconfigured(f"TENCENTCLOUD_FACEID_ENDPOINT must be a host name or an https:// address, "
-                                    f"not {endpoint!r}")
+        raise ProviderMisconfigured(f"{setting} must be a host name or an https:// address, not {endpoint!r}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ProviderMisconfigured("TENCENTCLOUD_FACEID_ENDPOINT may use http:// only on the loopback "
-                                    f"(a local test server), not {endpoint!r}: names and ID numbers go over HTTPS")
+        raise ProviderMisconfigured(f"{setting} may use http:// only on the loopback (a local test server), "
+                                    f"not {endpoint!r}: personal data goes over HTTPS")
     return parts.scheme, parts.netloc
 
 

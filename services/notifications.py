@@ -1,14 +1,17 @@
 """SMS to citizens and staff, through a provider; the default provider records messages in the database."""
 
 import logging
+import string
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from uuid import uuid4
 
 from sqlalchemy import String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
+from engine.runtime import ServiceTaskRefused
 from services.crypto import EncryptedString, blind
 
 TEMPLATES = {
@@ -66,6 +69,12 @@ class SmsMessageModel(Base):
     case_number: Mapped[str | None] = mapped_column(String(30), index=True)
     provider: Mapped[str] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # One message per key: a service task's attempts share theirs (see `send_sms`), so a repeated attempt finds
+    # the message and sends nothing again; the provider gets it too (Tencent Cloud: SessionContext).
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True, default=lambda: f"direct-{uuid4()}")
+    # sending: written and committed before the provider is asked; sent: the provider accepted it.
+    status: Mapped[str] = mapped_column(String(20), default="sent", server_default="sent")
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))  # Tencent Cloud: SerialNo
 
 
 @event.listens_for(SmsMessageModel.phone, "set", retval=True)
@@ -79,7 +88,32 @@ log = logging.getLogger(__name__)
 # so a demo user reads it in the terminal and tests read it here, as the phone's owner would.
 DELIVERED: deque[tuple[str, str]] = deque(maxlen=500)
 
-SmsProvider = Callable[[Session, str, str], None]
+
+class SmsText(str):
+    """The text a provider delivers, carrying what a provider that sends by template id needs besides.
+
+    :ivar template: our template key (`TEMPLATES`); :ivar fields: its fields, secrets included;
+    :ivar key: the message's idempotency key.
+    """
+
+    template: str
+    fields: Mapping[str, str]
+    key: str
+
+    def __new__(cls, text: str, template: str, fields: Mapping[str, str], key: str) -> "SmsText":
+        """Make the text of one message."""
+        made = super().__new__(cls, text)
+        made.template, made.fields, made.key = template, dict(fields), key
+        return made
+
+
+# A provider delivers one text to one phone and returns its own id for the message (None when it has none), or
+# raises: `SmsRefused` when retrying cannot help (a wrong number or template), anything else to be retried.
+SmsProvider = Callable[[Session, str, SmsText], str | None]
+
+
+class SmsRefused(ServiceTaskRefused):
+    """The provider refused a message for good; the message says why in Chinese."""
 
 
 # Whether the record provider logs each text, codes included: only the embedded default's `start` turns it on, so
@@ -118,6 +152,11 @@ def use_provider(name: str) -> None:
     _active["name"] = name
 
 
+def template_fields(template: str) -> set[str]:
+    """Return the names of the fields a template fills in."""
+    return {name for _, name, _, _ in string.Formatter().parse(TEMPLATES[template]) if name}
+
+
 def render(template: str, context: Mapping[str, str]) -> str:
     """Return the text of an SMS template filled with `context`."""
     if template not in TEMPLATES:
@@ -126,18 +165,62 @@ def render(template: str, context: Mapping[str, str]) -> str:
 
 
 def send_sms(session: Session, phones: list[str], template: str, context: Mapping[str, str],
-             case_number: str | None = None) -> list[SmsMessageModel]:
-    """Send one templated SMS to each phone; the provider raising fails the whole call (nothing is recorded)."""
+             case_number: str | None = None, *, key: str | None = None,
+             checkpoint: Callable[[], None] | None = None) -> list[SmsMessageModel]:
+    """Send one templated SMS to each phone; the provider raising fails the whole call.
+
+    Without `key` (a person waits on the page) the provider is asked inside the caller's transaction and the message
+    is recorded only if that commits. With `key`, the idempotency key of a service task, each phone's message is
+    recorded under a key of its own, as `sending`, and committed through `checkpoint` before the provider is
+    asked; another attempt of the same task then sends none of them twice (see `_sent_before`).
+    """
     text = render(template, context)
     kept = render(template, {**context, **dict.fromkeys(SECRET_FIELDS & set(context), MASK)})
     name = _active["name"]
-    sent = []
+    messages, to_send = [], []
     for phone in phones:
-        PROVIDERS[name](session, phone, text)
-        message = SmsMessageModel(phone=phone, template=template, text=kept, case_number=case_number, provider=name)
-        session.add(message)
-        sent.append(message)
-    return sent
+        message_key = f"{key}:{blind(phone)[:16]}" if key else f"direct-{uuid4()}"
+        message = session.scalar(select(SmsMessageModel).where(SmsMessageModel.idempotency_key == message_key)) \
+            if key else None
+        if message is None:
+            message = SmsMessageModel(phone=phone, template=template, text=kept, case_number=case_number,
+                                      provider=name, idempotency_key=message_key, status="sending")
+            session.add(message)
+            to_send.append(message)
+        elif message.status == "sending":
+            _sent_before(message)
+        messages.append(message)
+    if key and to_send and checkpoint is not None:
+        checkpoint()
+    for position, message in enumerate(to_send):
+        try:
+            message_id = PROVIDERS[name](session, message.phone, SmsText(text, template, context,
+                                                                          message.idempotency_key))
+        except Exception:
+            # Taken as not sent (refused, or the provider could not be reached; only a timeout after it accepted
+            # could make this wrong): forget these messages, so the next attempt sends them, and keep the ones sent
+            # before, so it does not send those again.
+            for unsent in to_send[position:]:
+                if unsent in session.new:
+                    session.expunge(unsent)
+                else:
+                    session.delete(unsent)
+            if key and checkpoint is not None:
+                checkpoint()
+            raise
+        message.status, message.provider_message_id = "sent", message_id
+    return messages
+
+
+def _sent_before(message: SmsMessageModel) -> None:
+    """Settle a message an earlier attempt left `sending`: it ended between asking the provider and recording.
+
+    Neither provider can be asked about a message by our key (the record provider keeps nothing; Tencent Cloud
+    reports delivery only by pull, and only once its status reports are enabled), and the provider may well have
+    accepted it; sending it again risks the same text twice, so it counts as sent, and the log says so.
+    """
+    log.warning("短信 %s 上次发送结果未知（发送后未能记录），按已发送处理，不再重发", message.idempotency_key)
+    message.status = "sent"
 
 
 def notices(session: Session, case_number: str, phone: str) -> list[SmsMessageModel]:

@@ -76,9 +76,10 @@ class FakeFaceid(ThreadingHTTPServer):
     """FaceID's API 3.0 endpoint for IdCardVerification, on the loopback."""
 
     daemon_threads = True
+    service = "faceid"  # the service name the signature's credential scope must give
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler] | None = None) -> None:
+        super().__init__(("127.0.0.1", 0), handler or _Handler)
         self.secrets = {SECRET_ID: SECRET_KEY}
         self.seen: list[dict] = []  # one entry per request: headers, body, and what the fake made of it
 
@@ -90,7 +91,7 @@ class FakeFaceid(ThreadingHTTPServer):
         """Return the AuthFailure code for the request, or None when it is properly signed."""
         match = AUTHORIZATION.match(headers.get("authorization", ""))
         timestamp = headers.get("x-tc-timestamp", "")
-        if not match or not timestamp.isdigit() or match["service"] != "faceid" \
+        if not match or not timestamp.isdigit() or match["service"] != self.service \
                 or not {"content-type", "host"} <= set(match["signed"].split(";")) \
                 or datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d") != match["date"]:
             return "AuthFailure.InvalidAuthorization"
