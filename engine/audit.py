@@ -5,7 +5,9 @@ advisory lock on PostgreSQL; on SQLite the write lock every writing transaction 
 the next sequence number, the hash of the row before it and the hash of its own content. Sealing at commit, not at
 insert, keeps the lock for the few statements of the seal: a case step that writes audit rows early does not hold
 every other writer back for the rest of its transaction, and no row lock is ever taken after the chain lock (no
-deadlock with the instance locks).
+deadlock with the instance locks). Every audited commit of the site passes through that lock in turn, so the seal
+costs two round trips (the lock with the chain's end, then the seals), hashing the rows as they were flushed
+rather than reading them back.
 
 `verify` walks the chain and names the first row whose content, link or place does not match. A row written around
 `write` (raw SQL) stays unsealed and is reported too. On PostgreSQL a trigger (see `POSTGRES_GUARD`) refuses every
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, event, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.models import AuditEventModel, ProcessInstanceModel
@@ -71,10 +73,56 @@ def lock_chain(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
 
 
+_END = select(TABLE.c.seq, TABLE.c.row_hash).where(TABLE.c.seq.is_not(None)).order_by(TABLE.c.seq.desc()).limit(1)
+
+
 def _chain_end(connection: Connection) -> tuple[int, str]:
-    last = connection.execute(select(TABLE.c.seq, TABLE.c.row_hash).where(TABLE.c.seq.is_not(None))
-                              .order_by(TABLE.c.seq.desc()).limit(1)).first()
+    last = connection.execute(_END).first()
     return (last.seq, last.row_hash) if last is not None else (0, GENESIS)
+
+
+def _locked_chain_end(connection: Connection) -> tuple[int, str]:
+    """Take the chain lock and return the chain's end: one round trip on PostgreSQL, where every audited commit
+    waits its turn here, so the lock is held for as few round trips as possible."""
+    if connection.dialect.name != "postgresql":
+        lock_chain(connection)
+        return _chain_end(connection)
+    end = str(_END.compile(connection, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        # Two statements in one request: the second starts once the lock is granted and, in READ COMMITTED, reads
+        # with a snapshot of its own, so it sees the seal the lock's previous holder committed.
+        cursor.execute(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK}); {end}")
+        cursor.nextset()
+        last = cursor.fetchone()
+    finally:
+        cursor.close()
+    return (last[0], last[1]) if last is not None else (0, GENESIS)
+
+
+def _content(row: AuditEventModel) -> dict[str, Any]:
+    """Return a flushed row's content as the database gives it back (its detail after a JSON round trip)."""
+    return {"id": row.id, "instance_id": row.instance_id, "at": row.at, "actor": row.actor, "kind": row.kind,
+            "element": row.element, "subject": row.subject, "detail": json.loads(json.dumps(row.detail))}
+
+
+def _seal_flushed(connection: Connection, contents: list[dict[str, Any]]) -> None:
+    """Chain rows in id order from their content as it was flushed (no read back)."""
+    seq, prev = _locked_chain_end(connection)
+    values = []
+    for content in sorted(contents, key=lambda c: c["id"]):
+        seq += 1
+        row_hash = digest(content, seq, prev)
+        values.append({"row_id": content["id"], "new_seq": seq, "new_prev": prev, "new_hash": row_hash})
+        prev = row_hash
+    _write_seals(connection, values)
+
+
+def _write_seals(connection: Connection, values: list[dict[str, Any]]) -> None:
+    if values:
+        connection.execute(update(TABLE).where(TABLE.c.id == bindparam("row_id"))
+                           .values(seq=bindparam("new_seq"), prev_hash=bindparam("new_prev"),
+                                   row_hash=bindparam("new_hash")), values)
 
 
 def seal(connection: Connection, ids: list[int] | None = None) -> int:
@@ -98,17 +146,16 @@ def seal(connection: Connection, ids: list[int] | None = None) -> int:
             row_hash = digest(row, seq, prev)
             values.append({"row_id": row["id"], "new_seq": seq, "new_prev": prev, "new_hash": row_hash})
             prev = row_hash
-        if values:
-            connection.execute(update(TABLE).where(TABLE.c.id == bindparam("row_id"))
-                               .values(seq=bindparam("new_seq"), prev_hash=bindparam("new_prev"),
-                                       row_hash=bindparam("new_hash")), values)
+        _write_seals(connection, values)
         sealed += len(values)
     return sealed
 
 
 @event.listens_for(Session, "after_flush")
 def _note_new_rows(session: Session, _context) -> None:
-    new = [obj.id for obj in session.new if isinstance(obj, AuditEventModel)]
+    # Each row with its content as this flush wrote it (the table refuses any later change but the seal): the seal
+    # hashes it without reading it back. The row itself is kept to tell whether a savepoint's rollback undid it.
+    new = [(obj, _content(obj)) for obj in session.new if isinstance(obj, AuditEventModel)]
     if new:
         session.info.setdefault(UNSEALED_KEY, []).extend(new)
 
@@ -118,12 +165,11 @@ def _seal_on_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT is released: the rows are sealed when the outer transaction commits
     session.flush()
-    ids = session.info.pop(UNSEALED_KEY, None)
-    if not ids:
+    # Rows a rolled-back savepoint took away are no longer persistent: they were never stored.
+    contents = [content for row, content in session.info.pop(UNSEALED_KEY, ()) if inspect(row).persistent]
+    if not contents:
         return
-    connection = session.connection()
-    lock_chain(connection)
-    seal(connection, ids)
+    _seal_flushed(session.connection(), contents)
     for obj in list(session.identity_map.values()):  # loaded rows must show their seal when read again
         if isinstance(obj, AuditEventModel):
             session.expire(obj, ["seq", "prev_hash", "row_hash"])

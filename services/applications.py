@@ -43,10 +43,16 @@ def start(session: Session, applicant_id: int, case_type: str) -> ApplicationMod
 
 def of_applicant(session: Session, applicant_id: int, token: str, *, for_update: bool = False
                  ) -> ApplicationModel | None:
-    """Return the applicant's application with this token; None for anyone else's (callers answer 404)."""
+    """Return the applicant's application with this token; None for anyone else's (callers answer 404).
+
+    Locked (`for_update`), the row is read again from the database even when the session already holds it: a
+    request that waited for the lock must see what the request before it committed (a draft it submitted).
+    """
     query = select(ApplicationModel).where(ApplicationModel.token == token,
                                            ApplicationModel.applicant_id == applicant_id)
-    return session.scalar(query.with_for_update() if for_update else query)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def drafts(session: Session, applicant_id: int) -> list[ApplicationModel]:

@@ -1,12 +1,19 @@
 """The database edge: engine, sessions, and side effects that run only after a commit."""
 
+import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from engine.runtime import enlisted_outbox
@@ -17,30 +24,98 @@ Dispatcher = Callable[[Iterable[int]], None]
 _BEGIN_IMMEDIATE: ContextVar[bool] = ContextVar("sqlite_begin_immediate", default=True)
 
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the app talks to its database server (PostgreSQL; SQLite, a file, takes none of these but the timeout).
+
+    Every pooled connection is tested before use (pre-ping), so a server restart costs no request an error. A
+    statement running longer than `statement_timeout_ms`, or a transaction left idle longer than
+    `idle_in_transaction_ms`, is ended by the server (0: no limit), so one stuck request cannot hold row locks
+    for ever.
+    """
+
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout_s: int = 10
+    pool_recycle_s: int = 1800
+    connect_timeout_s: int = 5
+    statement_timeout_ms: int = 15_000
+    idle_in_transaction_ms: int = 60_000
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "EngineSettings":
+        """Return the settings named DB_POOL_SIZE, DB_MAX_OVERFLOW, … in the app's configuration."""
+        return cls(pool_size=config["DB_POOL_SIZE"], max_overflow=config["DB_MAX_OVERFLOW"],
+                   pool_timeout_s=config["DB_POOL_TIMEOUT_SECONDS"], pool_recycle_s=config["DB_POOL_RECYCLE_SECONDS"],
+                   connect_timeout_s=config["DB_CONNECT_TIMEOUT_SECONDS"],
+                   statement_timeout_ms=config["DB_STATEMENT_TIMEOUT_MS"],
+                   idle_in_transaction_ms=config["DB_IDLE_IN_TRANSACTION_MS"])
+
+    def engine_options(self, url: str) -> dict[str, Any]:
+        """Return create_engine's options for `url`."""
+        if url.startswith("sqlite"):
+            return {"pool_pre_ping": True, "connect_args": {"check_same_thread": False, "timeout": 30}}
+        options = {"pool_pre_ping": True, "pool_size": self.pool_size, "max_overflow": self.max_overflow,
+                   "pool_timeout": self.pool_timeout_s, "pool_recycle": self.pool_recycle_s}
+        if url.startswith("postgresql"):
+            server = (f"-c statement_timeout={self.statement_timeout_ms} "
+                      f"-c idle_in_transaction_session_timeout={self.idle_in_transaction_ms}")
+            options["connect_args"] = {"connect_timeout": self.connect_timeout_s, "options": server}
+        return options
+
+
 class Database:
     """One engine, a scoped session for requests and jobs, and the after-commit outbox dispatch."""
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
+        # Statistics may read from a replica (STATISTICS_DATABASE_URL); None: from `engine`.
+        self.statistics_engine: Engine | None = None
         self.factory = sessionmaker(expire_on_commit=False)
         self.session = scoped_session(self.factory)
         self.dispatcher: Dispatcher = lambda ids: None  # noqa: E731 - replaced by configure()
         event.listen(self.factory, "after_commit", self._after_commit)
         event.listen(self.factory, "after_rollback", _forget_transaction)
 
-    def configure(self, url: str, dispatcher: Dispatcher | None = None, **engine_options) -> None:
-        """Bind to the database at `url`; `dispatcher` receives outbox ids after each commit that wrote some."""
+    def configure(self, url: str, dispatcher: Dispatcher | None = None, settings: EngineSettings | None = None,
+                  *, statistics_url: str = "", **engine_options) -> None:
+        """Bind to the database at `url`; `dispatcher` receives outbox ids after each commit that wrote some.
+
+        `statistics_url` names a read replica statistics read from (empty: they read `url`).
+        """
         if self.engine is not None:
             self.session.remove()
             self.engine.dispose()
-        if url.startswith("sqlite"):
-            engine_options.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
-        self.engine = create_engine(url, **engine_options)
+        settings = settings or EngineSettings()
+        self.engine = create_engine(url, **{**settings.engine_options(url), **engine_options})
+        self.configure_statistics(statistics_url, settings)
         if self.engine.dialect.name == "sqlite":
             _make_sqlite_transactional(self.engine)
         self.factory.configure(bind=self.engine)
         if dispatcher is not None:
             self.dispatcher = dispatcher
+
+    def configure_statistics(self, url: str, settings: EngineSettings | None = None) -> None:
+        """Let statistics read from the database at `url` (a read replica); an empty url: from the main one."""
+        if self.statistics_engine is not None:
+            self.statistics_engine.dispose()
+        self.statistics_engine = create_engine(url, **(settings or EngineSettings()).engine_options(url)) \
+            if url else None
+
+    @contextmanager
+    def statistics_session(self) -> Iterator[Session]:
+        """Yield a session for statistics reads: on the replica when one is configured, else the request's own."""
+        if self.statistics_engine is None:
+            yield self.session()
+            return
+        with Session(self.statistics_engine) as reader:
+            try:
+                yield reader
+            finally:
+                reader.rollback()  # it only read: end the replica's transaction at once
 
     def _after_commit(self, session: Session) -> None:
         if session.in_nested_transaction():
@@ -48,7 +123,18 @@ class Database:
         session.info.pop(PER_TRANSACTION_KEY, None)
         ids = enlisted_outbox(session)
         if ids:
+            self.dispatch(ids)
+
+    def dispatch(self, ids: list[int]) -> None:
+        """Hand outbox rows to the dispatcher; a failure is logged with their ids and never raised.
+
+        The rows are committed and stay pending, so the tick's sweeper hands them over once the queue is back; the
+        request that wrote them did what was asked and must say so, not answer 500 (its retry would then conflict).
+        """
+        try:
             self.dispatcher(ids)
+        except Exception:
+            log.exception("service tasks %s not dispatched (left to the tick)", ids)
 
 
 PER_TRANSACTION_KEY = "per_transaction"
@@ -118,3 +204,49 @@ class InlineDispatcher:
 
 
 db = Database()
+
+
+# SQLSTATEs after which the server has rolled the transaction back and running it again may succeed.
+RETRYABLE_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+RETRIES = 2
+
+
+def _retryable(exc: DBAPIError, committing: bool) -> bool:
+    """Tell whether a failed transaction can simply run again.
+
+    A serialization failure or a deadlock rolled everything back, whenever it came. A lost connection did too,
+    unless it was lost during COMMIT: the commit may have landed, so that one is never repeated.
+    """
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_STATES:
+        return True
+    return exc.connection_invalidated and not committing
+
+
+def retry_transaction(work: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `work` as one whole transaction of `db.session`, committed here, and run it again (twice at most, after
+    a short random pause) when the database ended it in a way that a new attempt can mend.
+
+    The result commits unless it is a response with an error status (>= 400), as at the request edge; an exception
+    rolls back. Side effects wait for the commit (outbox, files, mail), so a failed attempt leaves none behind.
+    """
+
+    @wraps(work)
+    def attempt(*args: Any, **kwargs: Any) -> Any:
+        for tries in range(RETRIES + 1):
+            committing = False
+            try:
+                result = work(*args, **kwargs)
+                if getattr(result, "status_code", 200) < 400:
+                    committing = True
+                    db.session.commit()
+                return result
+            except DBAPIError as exc:
+                db.session.rollback()
+                if tries == RETRIES or not _retryable(exc, committing):
+                    raise
+                log.warning("transaction of %s failed (%s), running it again", work.__qualname__,
+                            type(exc.orig).__name__)
+                time.sleep(random.uniform(0.01, 0.05) * (tries + 1))  # noqa: S311 - jitter, not a secret
+        raise AssertionError("unreachable")
+
+    return attempt

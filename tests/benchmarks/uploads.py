@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from services.filestore import FileStore
+from services.filestore import DiskFileStore
 from services.uploads import UploadLimits, harden
 from tests.samples import photo
 
@@ -52,7 +52,7 @@ def main(runs: int) -> None:
 
     engine = create_engine("sqlite://")
     with tempfile.TemporaryDirectory() as root, Session(engine) as session:
-        store = FileStore(root)
+        store = DiskFileStore(root)
 
         def harden_and_store() -> None:
             hardened = harden(data, allow_pdf=False, limits=limits)
