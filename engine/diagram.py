@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from engine.dataflow import decision_outputs, undefined_names
+from engine.forms import FormDefinition, form_problems, read_form
 from engine.gateways import may_all_be_false
 from engine.sandbox import check_source
 from engine.timers import TimerTextError, timer_problems, translate_timer
@@ -49,6 +50,8 @@ UNEXECUTABLE_EVENTS = {
     "errorEventDefinition": "错误", "escalationEventDefinition": "升级", "compensateEventDefinition": "补偿",
     "cancelEventDefinition": "取消",
 }
+# Catch events the engine can deliver to (Runtime.send_message): a message to a boundary event of a waiting task.
+DELIVERABLE_EVENTS = frozenset({("messageEventDefinition", "boundaryEvent")})
 MANUAL_TAGS = frozenset({"task", "manualTask"})
 # Element properties the engine itself reads on a service task, besides its operator's parameters.
 ENGINE_PROPERTIES = frozenset({"status"})
@@ -58,7 +61,8 @@ UNDERSTOOD_CAMUNDA_ATTRS = {
     "historyTimeToLive",
 }
 UNDERSTOOD_EXTENSIONS = {
-    f"{{{CAMUNDA}}}properties", f"{{{SPIFF}}}properties", f"{{{SPIFF}}}serviceTaskOperator",
+    f"{{{CAMUNDA}}}properties", f"{{{CAMUNDA}}}formData", f"{{{SPIFF}}}properties",
+    f"{{{SPIFF}}}serviceTaskOperator",
     f"{{{SPIFF}}}candidateGroups", f"{{{SPIFF}}}formKey", f"{{{SPIFF}}}calledDecisionId",
 }
 
@@ -73,6 +77,8 @@ class Element:
     lane: str | None = None
     candidate_groups: str | None = None
     form_key: str | None = None
+    # The form declared inline (camunda:formData), None when the task names a form key only.
+    form: FormDefinition | None = None
     operator: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
     attached_to: str | None = None
@@ -300,6 +306,7 @@ def read_diagram(root: etree._Element, process_id: str) -> Diagram:
         element = Element(
             id=node.get("id"), tag=tag, name=(node.get("name") or "").strip(), lane=lanes.get(node.get("id")),
             candidate_groups=groups, form_key=form_key,
+            form=read_form(node) if tag in {"userTask", *MANUAL_TAGS} else None,
             operator=_operator(node, unsupported) if tag == "serviceTask" else None,
             properties=properties, attached_to=node.get("attachedToRef"), timer=_timer_text(node),
             script=(script[0].text or "") if script else None, default_flow=node.get("default"),
@@ -332,8 +339,10 @@ def _lint_user_task(el: Element, vocabulary: Vocabulary, _diagram: Diagram) -> l
     if vocabulary.role_of(el) is None:
         given = el.candidate_groups or el.lane or "（未指定）"
         problems.append(f"{el.label}：未知角色 {given}，可用角色：{', '.join(vocabulary.roles)}")
-    if not el.form_key:
-        problems.append(f"{el.label}：用户任务缺少表单（camunda:formKey）")
+    if el.form is not None:
+        problems.extend(f"{el.label}：表单{p}" for p in form_problems(el.form))
+    elif not el.form_key:
+        problems.append(f"{el.label}：用户任务缺少表单（camunda:formData 表单字段，或 camunda:formKey）")
     elif el.form_key not in vocabulary.forms:
         problems.append(f"{el.label}：未知表单 {el.form_key}，可用表单：{', '.join(vocabulary.forms)}")
     field_name = vocabulary.jurisdiction_of(el)
@@ -344,7 +353,7 @@ def _lint_user_task(el: Element, vocabulary: Vocabulary, _diagram: Diagram) -> l
 
 
 def _lint_manual_task(el: Element, vocabulary: Vocabulary, diagram: Diagram) -> list[str]:
-    if not el.form_key and not (el.candidate_groups or el.lane):
+    if not el.form_key and el.form is None and not (el.candidate_groups or el.lane):
         return [f"{el.label}：普通任务（{el.tag}）没有表单也没有角色，引擎无法执行（无人能办理）；"
                 "请改为用户任务并设置表单（camunda:formKey）与角色"]
     return _lint_user_task(el, vocabulary, diagram)
@@ -390,7 +399,8 @@ def unexecutable(el: Element) -> str | None:
     """Return why the engine cannot execute an element (a sub-process, a message or signal event, …), if so."""
     if el.tag in UNEXECUTABLE_TAGS:
         return f"{el.label}：暂不支持的元素类型 {el.tag}（{UNEXECUTABLE_TAGS[el.tag]}），引擎无法执行"
-    kinds = [UNEXECUTABLE_EVENTS[e] for e in el.events if e in UNEXECUTABLE_EVENTS]
+    kinds = [UNEXECUTABLE_EVENTS[e] for e in el.events if e in UNEXECUTABLE_EVENTS
+             and (e, el.tag) not in DELIVERABLE_EVENTS]
     if kinds and el.tag in CATCH_TAGS:
         what = "、".join(kinds) + CATCH_TAGS[el.tag]
         return f"{el.label}：暂不支持的元素类型 {what}（{el.tag}），引擎无法执行：没有可送达的消息、信号或错误"
@@ -484,7 +494,9 @@ def gateway_warnings(diagram: Diagram, vocabulary: Vocabulary) -> list[str]:
     """Warn of each split gateway without a default flow whose conditions may all be false."""
     forms = vocabulary.forms if isinstance(vocabulary.forms, Mapping) else {}
     offered = {el.id: forms[el.form_key] for el in diagram.elements.values()
-               if el.form_key in forms and isinstance(forms[el.form_key], Collection)}
+               if el.form is None and el.form_key in forms and isinstance(forms[el.form_key], Collection)}
+    offered |= {el.id: tuple(value for value, _ in decision.choices) for el in diagram.elements.values()
+                if el.form is not None and (decision := el.form.field("decision")) is not None}
     warnings = []
     for el in _checked_elements(diagram):
         outgoing = diagram.outgoing(el.id)

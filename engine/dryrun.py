@@ -127,6 +127,12 @@ class _Branch:
 
 
 Decisions = Callable[[Element], Sequence[tuple[str, str]]]
+# The result a user task records when the dry run takes one of its decisions (element, decision value).
+SampleResult = Callable[[Element, str], Mapping[str, Any]]
+
+
+def _plain_result(_element: Element, decision: str) -> dict[str, Any]:
+    return {"decision": decision, "reason": "试运行"}
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -260,7 +266,8 @@ class _Explorer:
 
 def explore(parsed: ParsedDefinition, script_engine: SandboxScriptEngine, decisions: Decisions,
             starts: Mapping[str, Mapping[str, Any]], max_paths: int = MAX_PATHS,
-            seconds: float = DEADLINE_SECONDS, budget: Budget = DEFAULT_BUDGET) -> DryRunReport:
+            seconds: float = DEADLINE_SECONDS, budget: Budget = DEFAULT_BUDGET,
+            results: SampleResult = _plain_result) -> DryRunReport:
     """Drive sample cases through `parsed` from each start variant (label → start data); see the module doc.
 
     Runs in the calling thread and touches no database; it returns within about `seconds` (plus, for a step under
@@ -279,7 +286,7 @@ def explore(parsed: ParsedDefinition, script_engine: SandboxScriptEngine, decisi
                 workflow = explorer.advance(path, partial(explorer.begin, data))
                 if workflow is not None:
                     pending.append(_Branch(explorer.serializer.dumps(workflow), path, {}))
-            truncated = _walk(explorer, decisions, pending, max_paths)
+            truncated = _walk(explorer, decisions, pending, max_paths, results)
         except DeadlineReached:
             timed_out = True
     finished = explorer.finished
@@ -292,7 +299,8 @@ def _completed(workflow: BpmnWorkflow, task) -> BpmnWorkflow:
     return workflow
 
 
-def _walk(explorer: _Explorer, decisions: Decisions, pending: list[_Branch], max_paths: int) -> bool:
+def _walk(explorer: _Explorer, decisions: Decisions, pending: list[_Branch], max_paths: int,
+          results: SampleResult = _plain_result) -> bool:
     """Take the pending branches one by one, forking at each user task; return whether the path cap cut it short."""
     parsed, finished = explorer.parsed, explorer.finished
     while pending:
@@ -332,7 +340,7 @@ def _walk(explorer: _Explorer, decisions: Decisions, pending: list[_Branch], max
             fork = explorer.load(branch.state)
             chosen = fork.get_task_from_id(task.id)
             chosen.data["results"] = {**chosen.data.get("results", {}),
-                                      element.id: {"decision": key, "reason": "试运行"}}
+                                      element.id: dict(results(element, key))}
             taken = {**branch.taken, (element.id, key): branch.taken.get((element.id, key), 0) + 1}
             if explorer.advance(path, partial(_completed, fork, chosen)) is not None:
                 pending.append(_Branch(explorer.serializer.dumps(fork), path, taken))

@@ -1,11 +1,12 @@
 """The case engine: start instances, complete user tasks, perform service tasks, fire timers.
 
 Every advance happens in the caller's transaction, under a row lock on the instance, and leaves the instance row,
-its human-task rows, its outbox rows and its audit lines consistent with each other. The caller commits.
+its human-task rows, its outbox rows and its audit lines consistent with each other. The caller commits, except
+around service tasks (`Runtime.perform`), whose claim must be durable before the operator runs.
 """
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -14,10 +15,12 @@ from uuid import UUID, uuid4
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.util.diff import migrate_workflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -42,6 +45,10 @@ INACTIVE_MESSAGES = {"suspended": "该案件已被管理员暂停，暂不能办
                      "completed": "该案件已办结", "error": "该案件流程出错，等待管理员处理"}
 
 
+class ServiceTaskRefused(Exception):  # noqa: N818 - a refusal, not an error of ours
+    """Raised by an operator when retrying cannot help (the request itself is wrong): an incident at once."""
+
+
 @dataclass(frozen=True)
 class ServiceCall:
     """What an operator receives when the engine performs a service task."""
@@ -54,6 +61,13 @@ class ServiceCall:
     element_name: str
     params: Mapping[str, str]
     data: Mapping[str, Any]
+    # The same for every attempt at this service task (outbox row and task): a provider that honours it, or our own
+    # record of what was sent under it, turns a repeated attempt into no repeated effect.
+    idempotency_key: str = ""
+    # Commit what the operator wrote so far (e.g. "about to send, under this key") before it acts outside the
+    # database, so a crash after the outside effect leaves a trace the next attempt finds. The case's row lock is
+    # released; the engine takes it again, and re-checks the claim, before it records the outcome.
+    checkpoint: Callable[[], None] = lambda: None
 
 
 Operator = Callable[[ServiceCall], Mapping[str, Any] | None]
@@ -82,10 +96,25 @@ class RetryPolicy:
     max_attempts: int = 5
     base_seconds: float = 30.0
     factor: float = 4.0
+    # How long a performer's claim holds a row: longer than any attempt may run (a worker's time limit is below
+    # it), so a claim that outlives it belongs to a performer that died.
+    lease_seconds: float = 300.0
+    # How long a copy handed to the queue is awaited before the sweeper hands over another (a broker that lost it).
+    requeue_seconds: float = 600.0
 
     def delay(self, attempts: int) -> timedelta:
         """Return the wait before attempt number `attempts + 1`."""
         return timedelta(seconds=self.base_seconds * self.factor ** (attempts - 1))
+
+    @property
+    def lease(self) -> timedelta:
+        """Return how long a claim holds a row."""
+        return timedelta(seconds=self.lease_seconds)
+
+    @property
+    def requeue_after(self) -> timedelta:
+        """Return how long a queued copy is awaited."""
+        return timedelta(seconds=self.requeue_seconds)
 
 
 @dataclass(frozen=True)
@@ -187,35 +216,151 @@ class Runtime:
         self._advance(session, step, actor, run)
         return step.instance
 
+    # -- messages ----------------------------------------------------------------------------------------------
+
+    def waiting_messages(self, session: Session, instance_id: int) -> set[str]:
+        """Return the names of the messages a running case could catch now (a read without a lock)."""
+        instance = session.get(ProcessInstanceModel, instance_id)
+        if instance is None or instance.status != "running":
+            return set()
+        workflow, _parsed = self._read(session, instance_id)
+        return {task.task_spec.event_definition.name for task in _message_catchers(workflow)}
+
+    def send_message(self, session: Session, instance_id: int, name: str, payload: Mapping[str, Any],
+                     actor: str) -> ProcessInstanceModel:
+        """Deliver message `name` to one running case, under its row lock, and advance it.
+
+        The first event waiting for it catches it, with `payload` as its data; a case not waiting for it (any more:
+        a second click finds the first one's result) is a TaskConflict, and nothing changes.
+        """
+        step = self._load(session, instance_id)
+        if step.instance.status != "running":
+            raise TaskConflict(INACTIVE_MESSAGES.get(step.instance.status, "该案件当前不可办理"))
+        catcher = next((t for t in _message_catchers(step.workflow) if t.task_spec.event_definition.name == name),
+                       None)
+        if catcher is None:
+            raise TaskConflict(f"该案件当前不能接收「{name}」")
+        self._audit(session, step.instance, actor, "message", catcher.task_spec.bpmn_id, {"name": name, **payload})
+
+        def run(wf: BpmnWorkflow) -> None:
+            wf.send_event(BpmnEvent(catcher.task_spec.event_definition, payload=dict(payload)))
+            self._engine_steps(wf)
+
+        self._advance(session, step, actor, run)
+        return step.instance
+
     # -- service tasks -----------------------------------------------------------------------------------------
 
     def perform(self, session: Session, outbox_id: int) -> Outcome:
-        """Perform one pending service task, if due, and advance its case; failures retry, then become incidents."""
+        """Perform one pending service task, if due and held by no other performer, and advance its case.
+
+        Unlike the other entry points this one commits, and at up to three points: its claim (the attempt is counted
+        before the operator runs, so an attempt whose performer dies is used up all the same), what the operator
+        makes durable before it acts outside (`ServiceCall.checkpoint`), and the outcome with the case's step.
+        """
+        claimed = self._claim(session, outbox_id)
+        session.commit()
+        if isinstance(claimed, Outcome):
+            return claimed
+        try:
+            return self._perform_claimed(session, outbox_id, claimed)
+        except BaseException:
+            session.rollback()
+            raise
+
+    def _claim(self, session: Session, outbox_id: int) -> int | Outcome:
+        """Count an attempt and lease the row to this performer; return the attempt number, or what happened instead.
+
+        One conditional UPDATE: of two performers handed the same row, only one matches it (PostgreSQL re-checks
+        the condition after the other's commit; SQLite lets one writer in at a time).
+        """
         row = session.get(OutboxModel, outbox_id)
         if row is None:
             raise NotFound(f"服务任务 {outbox_id} 不存在")
+        died = row.leased_until is not None  # a claim never released: its performer ended before it reported
+        now = utcnow()
+        free = or_(OutboxModel.leased_until.is_(None), OutboxModel.leased_until <= now)
+        running = select(ProcessInstanceModel.id).where(ProcessInstanceModel.status == "running")
+        attempt = session.scalar(
+            update(OutboxModel)
+            .where(OutboxModel.id == outbox_id, OutboxModel.status == "pending", OutboxModel.next_attempt_at <= now,
+                   free, OutboxModel.instance_id.in_(running))
+            .values(attempts=OutboxModel.attempts + 1, leased_until=now + self.retry_policy.lease, queued_at=None)
+            .returning(OutboxModel.attempts).execution_options(synchronize_session=False))
+        if attempt is None:
+            # This was the queued copy (of a suspended case's row, say) and nobody holds the row: no copy is awaited
+            # any more, so resuming the case, or the tick, hands it over again at once.
+            session.execute(update(OutboxModel).where(OutboxModel.id == outbox_id, OutboxModel.status == "pending",
+                                                      free).values(queued_at=None)
+                            .execution_options(synchronize_session=False))
+            return Outcome("skipped")
+        if not died:
+            return attempt
+        instance, _ = self._lock(session, row.instance_id)
+        session.refresh(row)
+        error = f"第 {attempt - 1} 次执行未完成：执行进程在报告结果前终止"
+        if attempt > self.retry_policy.max_attempts:  # every attempt was used up by performers that died
+            row.attempts, row.leased_until = attempt - 1, None
+            return self._give_up(session, instance, row, error)
+        row.last_error = error
+        self._audit(session, instance, "system", "service_failed", row.bpmn_id,
+                    {"operator": row.operator, "attempt": attempt - 1, "error": error})
+        return attempt
+
+    def _claimed_step(self, session: Session, outbox_id: int, attempt: int) -> tuple[_Step, OutboxModel] | None:
+        """Lock the row's case and return it with the row, unless the row is no longer this attempt's."""
+        row = session.get(OutboxModel, outbox_id)
         step = self._load(session, row.instance_id)
         session.refresh(row)
-        now = utcnow()
-        if row.status != "pending" or row.next_attempt_at > now or step.instance.status != "running":
+        if row.status != "pending" or row.attempts != attempt:
+            return None
+        return step, row
+
+    def _live_task(self, session: Session, outbox_id: int, attempt: int,
+                   started: bool) -> tuple[_Step, OutboxModel, Any] | None:
+        """Return the step, row and task of a claim still to be carried out; otherwise commit why not, and None."""
+        claimed = self._claimed_step(session, outbox_id, attempt)
+        if claimed is not None:
+            step, row = claimed
+            task = step.workflow.get_task_from_id(UUID(row.task_guid))
+            if step.instance.status == "running" and task.state == TaskState.STARTED:
+                return step, row, task
+            if task.state != TaskState.STARTED:
+                row.status = "cancelled"
+            if not started:
+                row.attempts = attempt - 1  # the operator never ran: nothing was attempted
+            row.leased_until = None
+        session.commit()
+        return None
+
+    def _perform_claimed(self, session: Session, outbox_id: int, attempt: int) -> Outcome:
+        live = self._live_task(session, outbox_id, attempt, started=False)
+        if live is None:
             return Outcome("skipped")
-        task = step.workflow.get_task_from_id(UUID(row.task_guid))
-        if task.state != TaskState.STARTED:
-            row.status = "cancelled"
-            return Outcome("skipped")
+        step, row, task = live
         element = step.parsed.diagram.elements[row.bpmn_id]
+        checkpoints: list[bool] = []
+
+        def checkpoint() -> None:
+            session.commit()
+            checkpoints.append(True)
+
         call = ServiceCall(session, step.instance.id, step.instance.process_key, step.instance.business_key,
-                           element.id, element.name, dict(row.params), dict(task.data))
+                           element.id, element.name, dict(row.params), dict(task.data),
+                           idempotency_key=f"outbox-{row.id}-{row.task_guid}", checkpoint=checkpoint)
         try:
-            with session.begin_nested():
-                result = self.operators[row.operator](call)
+            result = self.operators[row.operator](call)
         except Exception as exc:  # noqa: BLE001 - any operator failure is recorded, retried and surfaced
-            row.attempts += 1
-            return self._service_failed(session, step.instance, row, exc)
-        row.attempts += 1
+            session.rollback()  # what the operator wrote since its last checkpoint
+            return self._report_failure(session, outbox_id, attempt, exc)
+        if checkpoints:  # the case's lock was let go: take it again and make sure the row is still ours
+            live = self._live_task(session, outbox_id, attempt, started=True)
+            if live is None:
+                return Outcome("skipped")
+            step, row, task = live
         if result is not None:
             task.data["results"] = {**task.data.get("results", {}), row.bpmn_id: dict(result)}
-        row.status, row.done_at, row.last_error = "done", now, None
+        row.status, row.done_at, row.last_error, row.leased_until = "done", utcnow(), None, None
         self._audit(session, step.instance, "system", "service_done", row.bpmn_id,
                     {"operator": row.operator, "attempt": row.attempts})
 
@@ -224,23 +369,35 @@ class Runtime:
             self._engine_steps(wf)
 
         self._advance(session, step, "system", run)
+        session.commit()
         return Outcome("done")
+
+    def _report_failure(self, session: Session, outbox_id: int, attempt: int, exc: Exception) -> Outcome:
+        claimed = self._claimed_step(session, outbox_id, attempt)
+        outcome = Outcome("skipped") if claimed is None else self._service_failed(session, claimed[0].instance,
+                                                                                   claimed[1], exc)
+        session.commit()
+        return outcome
 
     def _service_failed(self, session: Session, instance: ProcessInstanceModel, row: OutboxModel,
                         exc: Exception) -> Outcome:
         error = f"{type(exc).__name__}: {exc}"
-        row.last_error = error
-        if row.attempts >= self.retry_policy.max_attempts:
-            row.status = "incident"
-            instance.incident = True
-            self._audit(session, instance, "system", "incident", row.bpmn_id,
-                        {"operator": row.operator, "attempts": row.attempts, "error": error})
-            return Outcome("incident", error=error)
+        row.last_error, row.leased_until = error, None
+        if row.attempts >= self.retry_policy.max_attempts or isinstance(exc, ServiceTaskRefused):
+            return self._give_up(session, instance, row, error)
         delay = self.retry_policy.delay(row.attempts)
         row.next_attempt_at = utcnow() + delay
         self._audit(session, instance, "system", "service_failed", row.bpmn_id,
                     {"operator": row.operator, "attempt": row.attempts, "error": error})
         return Outcome("retry", retry_in=delay, error=error)
+
+    def _give_up(self, session: Session, instance: ProcessInstanceModel, row: OutboxModel, error: str) -> Outcome:
+        """Make the row an incident on its case, after its last attempt."""
+        row.status, row.last_error = "incident", error
+        instance.incident = True
+        self._audit(session, instance, "system", "incident", row.bpmn_id,
+                    {"operator": row.operator, "attempts": row.attempts, "error": error})
+        return Outcome("incident", error=error)
 
     def retry_incident(self, session: Session, outbox_id: int, actor: str) -> None:
         """Send a service task that became an incident back to the outbox, by hand."""
@@ -249,6 +406,7 @@ class Runtime:
             raise TaskConflict("该服务任务不处于故障状态，无需重试")
         instance, _ = self._lock(session, row.instance_id)
         row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
+        row.queued_at = row.leased_until = None
         session.flush()
         instance.incident = session.scalar(
             select(OutboxModel.id).where(OutboxModel.instance_id == instance.id, OutboxModel.status == "incident")
@@ -257,14 +415,41 @@ class Runtime:
         session.info.setdefault(OUTBOX_SESSION_KEY, []).append(row.id)
 
     def due_outbox(self, session: Session) -> list[int]:
-        """Return the pending service tasks whose next attempt is due."""
+        """Return the pending service tasks whose next attempt is due, held by no performer and in no queue."""
+        now = utcnow()
         return list(session.scalars(
             select(OutboxModel.id)
             .join(ProcessInstanceModel, ProcessInstanceModel.id == OutboxModel.instance_id)
-            .where(OutboxModel.status == "pending", OutboxModel.next_attempt_at <= utcnow(),
+            .where(OutboxModel.status == "pending", OutboxModel.next_attempt_at <= now, *self._handed_over(now),
                    ProcessInstanceModel.status == "running")  # a suspended case's calls wait for its resumption
             .order_by(OutboxModel.id)
         ))
+
+    def mark_queued(self, session: Session, ids: Iterable[int]) -> list[int]:
+        """Note that rows are being handed to a queue; return those that may be: pending, in no queue, held by none.
+
+        A row already queued is left out, so repeated dispatch (a tick during an outage) makes one copy, not many.
+        """
+        ids = list(ids)
+        if not ids:
+            return []
+        now = utcnow()
+        return list(session.scalars(
+            update(OutboxModel)
+            .where(OutboxModel.id.in_(ids), OutboxModel.status == "pending", *self._handed_over(now))
+            .values(queued_at=now).returning(OutboxModel.id).execution_options(synchronize_session=False)))
+
+    def unmark_queued(self, session: Session, ids: Iterable[int]) -> None:
+        """Note that rows marked queued never reached the queue, so the sweeper hands them over again."""
+        ids = list(ids)
+        if ids:
+            session.execute(update(OutboxModel).where(OutboxModel.id.in_(ids), OutboxModel.status == "pending")
+                            .values(queued_at=None).execution_options(synchronize_session=False))
+
+    def _handed_over(self, now: datetime) -> tuple:
+        """Conditions of a row that no performer holds and no queued copy is still awaited for."""
+        return (or_(OutboxModel.leased_until.is_(None), OutboxModel.leased_until <= now),
+                or_(OutboxModel.queued_at.is_(None), OutboxModel.queued_at <= now - self.retry_policy.requeue_after))
 
     # -- timers ------------------------------------------------------------------------------------------------
 
@@ -379,12 +564,13 @@ class Runtime:
         goal = self.definitions.parsed(session, target.id, target.sha256)
         if workflow is None:
             workflow = self.serializer.loads(instance.state, source.spec, source.subprocess_specs)
+        dropped = {event.id for event in _dropped_events(workflow, goal.spec.task_specs)}
         problems = [f"已办理的步骤 {el.label} 在 v{target.version} 中已删除" for task in _tasks(workflow, REACHED)
-                    if task.task_spec.name not in goal.spec.task_specs
+                    if task.task_spec.name not in goal.spec.task_specs and task.id not in dropped
                     and (el := source.diagram.elements.get(task.task_spec.bpmn_id or "")) is not None]
         for task in _tasks(workflow, TaskState.READY | TaskState.STARTED | TaskState.WAITING):
             old = source.diagram.elements.get(task.task_spec.bpmn_id or "")
-            if old is None:
+            if old is None or task.id in dropped:
                 continue
             new = goal.diagram.elements.get(old.id)
             if new is None:
@@ -404,9 +590,11 @@ class Runtime:
         source = session.get(ProcessDefinitionModel, instance.definition_id)
         before = instance.state
         goal = self.definitions.parsed(session, target.id, target.sha256)
+        _forget_missing(step.workflow, goal.spec.task_specs)
         # Steps correspond by element id (Spiff's own spec diff cannot convert this engine's task specs).
         alignment = {task: goal.spec.task_specs.get(task.task_spec.name) for task in step.workflow.tasks.values()}
         migrate_workflow(SimpleNamespace(alignment=alignment), step.workflow, goal.spec)
+        _attach_added_boundary_events(step.workflow)
         step.workflow.subprocess_specs = goal.subprocess_specs
         instance.definition_id, instance.definition = target.id, target
         step.parsed = goal
@@ -644,6 +832,56 @@ class Runtime:
 def _tasks(workflow: BpmnWorkflow, states: int) -> list:
     """Return the top-level tasks in any of `states` (a dict scan: Spiff's tree iterator costs far more)."""
     return [task for task in workflow.tasks.values() if task.state & states]
+
+
+def _dropped_events(workflow: BpmnWorkflow, goal_specs: Mapping[str, Any]) -> list:
+    """Return the boundary events a case waits for that a migration target no longer has, on steps it keeps.
+
+    They do not block the migration: the step goes on, and the event (a reminder, a withdrawal) is no longer awaited.
+    """
+    return [task for task in _tasks(workflow, TaskState.WAITING)
+            if task.task_spec.name not in goal_specs and task.parent is not None
+            and isinstance(task.parent.task_spec, BoundaryEventSplit) and task.parent.task_spec.name in goal_specs]
+
+
+def _forget_missing(workflow: BpmnWorkflow, goal_specs: Mapping[str, Any]) -> None:
+    """Remove from a case about to migrate the tasks the target has no spec for and that hold nothing done.
+
+    They are the waiting events the target dropped (see _dropped_events), and cancelled or predicted tasks (e.g. an
+    event that was cancelled when its step completed); a tree holding a spec the target lacks could not be loaded.
+    """
+    doomed = [*_dropped_events(workflow, goal_specs),
+              *(task for task in workflow.tasks.values()
+                if task.task_spec.name not in goal_specs and not task.state & REACHED)]
+    for task in doomed:
+        if task.id in workflow.tasks:  # not gone already with an ancestor
+            workflow._remove_task(task.id)  # noqa: SLF001 - Spiff has no public way to forget a task
+
+
+def _attach_added_boundary_events(workflow: BpmnWorkflow) -> None:
+    """Make a migrated case's waiting steps wait for the boundary events the new version added to them, too.
+
+    Spiff's migration keeps a step's boundary split as it was reached, so an event added to the step (e.g. a
+    message that may interrupt it) would only be attached the next time the step is reached.
+    """
+    for split in _tasks(workflow, TaskState.COMPLETED):
+        if not isinstance(split.task_spec, BoundaryEventSplit):
+            continue
+        if not any(child.state & (TaskState.READY | TaskState.STARTED) for child in split.children):
+            continue  # the step is no longer waiting
+        present = {child.task_spec for child in split.children}
+        for spec in split.task_spec.outputs:
+            if spec not in present:
+                # As when the step is reached: predicted with its path, then waiting (Spiff has no public way).
+                event = split._add_child(spec, TaskState.MAYBE)  # noqa: SLF001
+                spec._predict(event)  # noqa: SLF001
+                spec._update(event)  # noqa: SLF001
+
+
+def _message_catchers(workflow: BpmnWorkflow) -> list:
+    """Return the waiting events that catch a message."""
+    return [task for task in _tasks(workflow, TaskState.WAITING)
+            if isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)]
 
 
 def _cancelled_since(workflow: BpmnWorkflow, states_before: dict[UUID, int], state: int) -> list[str]:

@@ -1,28 +1,18 @@
-"""The service-hall forms: a case search (case number and a spouse's ID number) and identity confirmation."""
+"""The service-hall forms: printing a found case's slip, and identity confirmation (the search is
+forms.case_lookup)."""
 
-from wtforms import BooleanField, HiddenField, StringField
+from wtforms import BooleanField, HiddenField
 from wtforms.validators import DataRequired, Length
 
 from forms.auth import id_number_field, phone_field, real_name_field
-from forms.base import BaseForm, normalized, without_spaces
-
-ID_NUMBER_LENGTH = 18
-
-
-class HallSearchForm(BaseForm):
-    """Both fields are needed; whether they match a case is the hall's question, answered the same way either way."""
-
-    case_number = StringField("受理编号", filters=[normalized, without_spaces], validators=[
-        DataRequired("请输入受理编号"), Length(max=20, message="受理编号过长")])
-    id_number = StringField("女方或男方公民身份号码", filters=[normalized, without_spaces], validators=[
-        DataRequired("请输入公民身份号码"), Length(max=ID_NUMBER_LENGTH, message="公民身份号码为18位")])
+from forms.base import BaseForm, normalized
+from forms.case_lookup import CASE_NUMBER_LENGTH
 
 
 class HallPrintForm(BaseForm):
-    """Printing repeats the search, so the slip is only ever printed for the case both values found."""
+    """The case to print, by number; printing checks again that the case lies in the hall's township."""
 
-    case_number = HiddenField(filters=[normalized], validators=[DataRequired(), Length(max=20)])
-    id_number = HiddenField(filters=[normalized], validators=[DataRequired(), Length(max=ID_NUMBER_LENGTH)])
+    case_number = HiddenField(filters=[normalized], validators=[DataRequired(), Length(max=CASE_NUMBER_LENGTH)])
 
 
 class IdentityLookupForm(BaseForm):

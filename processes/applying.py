@@ -16,14 +16,15 @@ from engine.calendar import china_today
 from processes import casework
 from processes.casework import CaseworkError, Forbidden
 from processes.roles import CITIZEN
+from processes.withdrawal import WITHDRAWN
 from services import applications, cases, divisions, identity, identity_check, notifications, people
 from services.accounts import UserModel
 from services.codes import CHILD_RELATIONS, FEMALE, SHARED_CHILD
 
 SPOUSES = ("woman", "man")
 SPOUSE_LABELS = {"woman": "女方", "man": "男方"}
-# A case that did not end in a refusal still counts for the couple: it is under way or it succeeded.
-REFUSED = frozenset({"不予登记", "不予批准"})
+# A case that did not end in a refusal or a withdrawal still counts for the couple: it is under way or it succeeded.
+REFUSED = frozenset({"不予登记", "不予批准", WITHDRAWN})
 
 
 class ApplicationRefused(CaseworkError):
@@ -193,15 +194,22 @@ def _confirm(session: Session, case: cases.CaseModel, template: str) -> None:
 
 
 def submit(session: Session, user: UserModel, token: str, answers: Mapping[str, Any]) -> cases.CaseModel:
-    """Turn a draft into a case: once only, whatever the number of clicks or retried requests.
+    """Turn a draft into a case: once only, whatever the number of clicks or retried requests."""
+    return submit_once(session, user, token, answers)[0]
 
-    The draft row is locked first, so a second request for the same draft waits and then finds it submitted.
+
+def submit_once(session: Session, user: UserModel, token: str, answers: Mapping[str, Any]
+                ) -> tuple[cases.CaseModel, bool]:
+    """Turn a draft into a case and return it, with whether this call made it (False: it was submitted before).
+
+    The draft row is locked and read afresh first, so a second request for the same draft waits and then finds it
+    submitted, whatever it read before the lock.
     """
     application = applications.of_applicant(session, user.id, token, for_update=True)
     if application is None:
         raise Forbidden("申请不存在")
     if application.status == applications.SUBMITTED:
-        return session.get(cases.CaseModel, application.case_id)
+        return session.get(cases.CaseModel, application.case_id), False
     check(session, user, application.case_type, answers)
     spouses = _spouses(session, answers)
     woman = answers["woman"]
@@ -216,11 +224,11 @@ def submit(session: Session, user: UserModel, token: str, answers: Mapping[str, 
     application.answers, application.status, application.case_id = stored(answers), applications.SUBMITTED, case.id
     # Only the request that made the case gets here: a repeated submission returned the case above, unconfirmed.
     _confirm(session, case, "application_submitted")
-    return case
+    return case, True
 
 
 def correct(session: Session, user: UserModel, case: cases.CaseModel, answers: Mapping[str, Any],
-            note: str = "") -> cases.CaseModel:
+            note: str = "", values: Mapping[str, Any] | None = None) -> cases.CaseModel:
     """Send a case back as corrected (核实有误 → the applicant's correction), with the corrected answers."""
     if user.id != case.applicant_id or user.role != CITIZEN:
         raise Forbidden("只有申请人本人可以更正申请")
@@ -236,7 +244,8 @@ def correct(session: Session, user: UserModel, case: cases.CaseModel, answers: M
     if application is not None:
         application.answers = stored(answers)
     resubmitted = casework.resubmit(session, case, user, hukou_division=answers["woman"]["hukou_division"],
-                                    residence_division=answers["woman"]["residence_division"], note=note)
+                                    residence_division=answers["woman"]["residence_division"], note=note,
+                                    values=values)
     # A correction may move the case or name another spouse: both the old and the new spouses' places change.
     people.refresh_places(session, [*named_before, case.woman_id, case.man_id])
     _confirm(session, resubmitted, "correction_resubmitted")

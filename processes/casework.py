@@ -1,16 +1,20 @@
 """Lifecycle use cases: deploy the shipped diagrams, submit a case, decide a task, resubmit a correction."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import EngineError
+from engine.forms import FormDefinition, check
 from engine.models import HumanTaskModel, ProcessDefinitionModel
-from processes.forms import FORMS
+from processes.forms import decision_field, reason_field
 from processes.jurisdiction import may_act
 from processes.roles import CITIZEN
 from processes.runtime import RUNTIME
+from processes.task_forms import task_form
 from services import cases, divisions
 from services.accounts import UserModel
 
@@ -26,6 +30,14 @@ class CaseworkError(EngineError):
 
 class Forbidden(CaseworkError):
     """The user may not act on this task or case."""
+
+
+class FormRejected(CaseworkError):
+    """A form result its definition refuses: the problems by field id, the first of them as the message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values())))
+        self.errors = errors
 
 
 def deploy_shipped(session: Session, actor: str = "system") -> list[tuple[ProcessDefinitionModel, bool]]:
@@ -100,33 +112,70 @@ def _task(session: Session, task_guid: str) -> HumanTaskModel:
     return task
 
 
-def decide(session: Session, task_guid: str, user: UserModel, decision: str, reason: str = "") -> cases.CaseModel:
-    """Record a staff member's decision on a task they may act on, and advance the case."""
+def form_for(session: Session, task: HumanTaskModel) -> FormDefinition:
+    """Return the form of a task, or refuse: a task whose form the product cannot show cannot be done online."""
+    form = task_form(session, task)
+    if form is None:
+        raise CaseworkError("该任务没有可在线提交的表单")
+    return form
+
+
+def _checked(form: FormDefinition, sent: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a form result as its definition types it, or refuse it (the same check as every page and the API)."""
+    outcome = check(form, sent)
+    if outcome.errors:
+        raise FormRejected(outcome.errors)
+    return outcome.values
+
+
+def _with_decision(form: FormDefinition, values: Mapping[str, Any] | None, decision: str | None,
+                   reason: str) -> dict[str, Any]:
+    """Return the values sent, with a decision and a reason given apart put in the fields that record them."""
+    sent = dict(values or {})
+    for found, value in ((decision_field(form), decision), (reason_field(form), reason)):
+        if found is not None and value and not sent.get(found.id):
+            sent[found.id] = value
+    return sent
+
+
+def decide(session: Session, task_guid: str, user: UserModel, decision: str | None = None, reason: str = "", *,
+           values: Mapping[str, Any] | None = None) -> cases.CaseModel:
+    """Record a staff member's form result on a task they may act on, and advance the case.
+
+    `values` are the form's fields as sent (text or JSON values); `decision` and `reason`, when given, fill the
+    fields that record them.
+    """
     task = _task(session, task_guid)
     if not may_act(user.role, user.division_code, task.role, task.division_code):
         raise Forbidden("您无权办理该任务")
-    form = FORMS[task.form_key or ""]
-    if decision not in form.decisions:
-        raise CaseworkError(f"请选择办理结果：{' / '.join(form.decisions.values())}")
-    reason = (reason or "").strip()
-    if decision in form.reason_required_for and not reason:
-        raise CaseworkError(f"选择「{form.decisions[decision]}」时必须填写原因")
-    RUNTIME.complete_task(session, task.id, {"decision": decision, "reason": reason}, user.actor)
+    form = form_for(session, task)
+    RUNTIME.complete_task(session, task.id, _checked(form, _with_decision(form, values, decision, reason)),
+                          user.actor)
     return cases.get_case(session, task.business_key or "")
 
 
+def correction_task(session: Session, case: cases.CaseModel) -> HumanTaskModel | None:
+    """Return the open task of a case that waits for its applicant (the correction), if any."""
+    return next((t for t in open_tasks(session, case) if t.role == CITIZEN), None)
+
+
 def resubmit(session: Session, case: cases.CaseModel, user: UserModel, *, hukou_division: str | None = None,
-             residence_division: str | None = None, note: str = "") -> cases.CaseModel:
+             residence_division: str | None = None, note: str = "",
+             values: Mapping[str, Any] | None = None) -> cases.CaseModel:
     """Send a corrected case back to verification (the citizen's correction task)."""
     if user.id != case.applicant_id or user.role != CITIZEN:
         raise Forbidden("只有申请人本人可以更正申请")
-    task = next((t for t in open_tasks(session, case) if t.role == CITIZEN), None)
+    task = correction_task(session, case)
     if task is None:
         raise CaseworkError("该申请当前无需更正")
     if hukou_division:
         case.hukou_division = _village(session, hukou_division, "户籍地")
     if residence_division:
         case.residence_division = _village(session, residence_division, "现居住地")
-    RUNTIME.complete_task(session, task.id, {"decision": "resubmitted", "reason": note.strip()}, user.actor,
+    form = form_for(session, task)
+    # A correction form of one choice ("已更正并重新提交") is answered by resubmitting itself.
+    decision = decision_field(form)
+    only = decision.choices[0][0] if decision is not None and len(decision.choices) == 1 else None
+    RUNTIME.complete_task(session, task.id, _checked(form, _with_decision(form, values, only, note)), user.actor,
                           data={"same_village": case.hukou_division == case.residence_division})
     return case

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,10 +21,11 @@ from engine.definitions import ParsedDefinition
 from engine.diagram import Diagram, Element
 from engine.dryrun import DEADLINE_SECONDS, DryRunReport, explore
 from engine.errors import DiagramRejected, EngineError, NotFound
+from engine.forms import FIELD_TYPES, sample_values
 from engine.models import ProcessDefinitionModel
 from engine.sandbox import SandboxScriptEngine
 from processes.casework import offered_types
-from processes.forms import FORMS
+from processes.forms import decision_field, form_of, offered_decisions
 from processes.roles import ROLES
 from processes.runtime import RUNTIME
 from services import audit, cases
@@ -104,7 +106,7 @@ def current(session: Session, key: str) -> ProcessDefinitionModel | None:
 def _settings(element: Element) -> dict[str, str]:
     vocabulary = RUNTIME.definitions.vocabulary
     role = vocabulary.role_of(element) if element.tag == "userTask" else None
-    return {"角色": ROLES.get(role, role or "") if role else "", "表单": element.form_key or "",
+    return {"角色": ROLES.get(role, role or "") if role else "", "表单": _form_text(element),
             "操作": element.operator or "", "定时器": element.timer or "",
             "辖区": vocabulary.jurisdiction_of(element) or "" if element.tag == "userTask" else ""}
 
@@ -143,8 +145,25 @@ def diff(session: Session, new: Diagram, against: ProcessDefinitionModel | None)
 
 
 def _decisions(element: Element) -> list[tuple[str, str]]:
-    form = FORMS.get(element.form_key or "")
-    return list(form.decisions.items()) if form else []
+    form = form_of(element)
+    if form is None:
+        return []
+    return offered_decisions(form) or [("", "提交")]  # a form without a decision is one path: it is just filled in
+
+
+def _sample_result(element: Element, decision: str) -> dict[str, Any]:
+    """Return what a dry run records for a task: its form filled with acceptable values and the decision taken."""
+    form = form_of(element)
+    found = decision_field(form)
+    return sample_values(form, {found.id: decision} if found and decision else {}) if form else {}
+
+
+def _form_text(element: Element) -> str:
+    """Describe a task's form for the diff: its key, or its fields (label, id and type)."""
+    if element.form is None:
+        return element.form_key or ""
+    return "、".join(f"{item.label}（{item.id}，{FIELD_TYPES.get(item.type, item.type)}）"
+                    for item in element.form.fields)
 
 
 @dataclass(frozen=True)
@@ -158,7 +177,7 @@ class PreparedDryRun:
     def run(self, seconds: float = DEADLINE_SECONDS) -> DryRunReport:
         """Drive the sample cases, within `seconds` of wall-clock time and the budgets cases have."""
         return explore(self.parsed, self.script_engine, _decisions, DRY_RUN_STARTS, seconds=seconds,
-                       budget=self.budget)
+                       budget=self.budget, results=_sample_result)
 
 
 def prepare_dry_run(session: Session, parsed: ParsedDefinition) -> PreparedDryRun:

@@ -1,16 +1,15 @@
-"""The service hall (服务大厅): find a case by its number and a spouse's ID number, print its slip, audit each print;
-confirm a registrant's identity in person from their ID card."""
+"""The service hall (服务大厅): find a case of the township by its number, a spouse's ID number, or a spouse's name
+and birth date; print its slip, audit each print; confirm a registrant's identity in person from their ID card."""
 
-from sqlalchemy import select
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from processes.jurisdiction import contains
+from processes import case_lookup
 from processes.roles import CITIZEN, SERVICE_HALL, TOWNSHIP_STAFF
-from services import accounts, audit, cases, divisions, identity, identity_binding
+from services import accounts, audit, divisions, identity, identity_binding
 from services.accounts import UserModel
 from services.cases import CaseModel
-from services.crypto import blind
-from services.people import PersonModel
 
 HALL_ROLES = (TOWNSHIP_STAFF, SERVICE_HALL)
 
@@ -20,24 +19,21 @@ def may_use_hall(user: UserModel) -> bool:
     return user.role in HALL_ROLES and bool(user.division_code)
 
 
-def find_case(session: Session, user: UserModel, case_number: str, id_number: str) -> CaseModel | None:
-    """Return the case when the number and a spouse's ID number both match and it lies in the user's township.
+def find_cases(session: Session, user: UserModel, **criteria: Any) -> list[CaseModel]:
+    """Return the cases of the user's township that match one criterion of processes.case_lookup.find_cases
+    (受理编号, a spouse's ID number, or a spouse's name and birth date), newest first; none for anyone else.
 
-    None for everything else alike, so the answer never tells which part was wrong, nor that a case exists
-    elsewhere. A case submitted without persons has no ID numbers to match and is never found here.
+    A case of another township is answered like none, so a search never tells that a case exists elsewhere.
     """
-    case = cases.get_case(session, (case_number or "").strip())
-    if case is None or not may_use_hall(user):
-        return None
-    if not (contains(user.division_code, case.hukou_division) or contains(user.division_code, case.residence_division)):
-        return None
-    number = identity.normalize(id_number)
-    spouses = [pid for pid in (case.woman_id, case.man_id) if pid is not None]
-    if not number or not spouses:
-        return None
-    matched = session.scalar(select(PersonModel.id).where(PersonModel.id.in_(spouses),
-                                                         PersonModel.id_number_hash == blind(number)))
-    return case if matched is not None else None
+    if not may_use_hall(user):
+        return []
+    return case_lookup.find_cases(session, user.division_code, **criteria)
+
+
+def case_in_hall(session: Session, user: UserModel, case_number: str) -> CaseModel | None:
+    """Return the case with this number when it lies in the user's township (printing repeats this check)."""
+    found = find_cases(session, user, case_number=(case_number or "").strip())
+    return found[0] if found else None
 
 
 def record_print(session: Session, user: UserModel, case: CaseModel, channel: str = "service_hall") -> None:

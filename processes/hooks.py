@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.models import HumanTaskModel, ProcessInstanceModel
-from processes.forms import FORMS
+from processes import forms
 from processes.jurisdiction import JURISDICTION_FIELDS
 from services import cases, people
 
@@ -35,13 +35,14 @@ class CaseHooks:
                        result: Mapping[str, Any], actor: str) -> None:
         """Keep each decision as its own row; a decision that confirms the claim updates the spouses' records."""
         case = self._case(session, instance)
-        decision = str(result.get("decision", ""))
+        from processes.task_forms import task_form  # the runtime, which task_forms reads, is built with these hooks
+
+        form = task_form(session, task)
         cases.record_verification(
-            session, case, step=task.bpmn_id, step_name=task.name, actor=actor,
-            office_division=task.division_code, decision=decision, reason=str(result.get("reason", "")),
+            session, case, step=task.bpmn_id, step_name=task.name, actor=actor, office_division=task.division_code,
+            decision=forms.decision_of(form, result), reason=forms.reason_of(form, result),
         )
-        form = FORMS.get(task.form_key or "")
-        if form is not None and decision in form.confirms_claim:
+        if forms.confirms_claim(form, result):
             spouses = people.persons_by_id(session, (case.woman_id, case.man_id))
             people.confirm_claim(session, case.id, {"woman": spouses.get(case.woman_id),
                                                     "man": spouses.get(case.man_id)}, actor)

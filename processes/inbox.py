@@ -6,6 +6,7 @@ role and the task's division code lies inside the user's division. Claims are co
 claiming one task at once cannot both win.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -15,14 +16,18 @@ from sqlalchemy.orm.util import identity_key
 
 from engine.calendar import CST
 from engine.db import utcnow
-from engine.errors import NotFound, TaskConflict
-from engine.models import HumanTaskModel
+from engine.diagram import Element
+from engine.errors import EngineError, NotFound, TaskConflict
+from engine.models import HumanTaskModel, ProcessDefinitionModel, ProcessInstanceModel
 from processes.casework import CaseworkError, Forbidden
+from processes.division_picker import DivisionPicker, picker
+from processes.forms import BUILTIN_FORMS, decision_label, form_of
 from processes.jurisdiction import contains, may_act
 from processes.roles import CITIZEN, TOWNSHIP_STAFF
+from processes.runtime import RUNTIME
 from services import audit, divisions, identity
 from services.accounts import UserModel
-from services.cases import CASE_TYPES, CaseModel
+from services.cases import CASE_TYPES, CaseModel, VerificationModel
 from services.crypto import blind
 from services.people import PersonModel
 
@@ -87,6 +92,11 @@ class InboxRow:
     claimed_at: datetime | None
     created_at: datetime
     completed_at: datetime | None
+    # Due before the end of today (China time) but not yet overdue.
+    due_today: bool = False
+    # The name of whoever claimed the task, and, in 已办, the decision taken (e.g. 情况属实).
+    claimed_by_name: str | None = None
+    decision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,14 +204,18 @@ def _view_conditions(user: UserModel, own: str, wanted: str | None, due_limit: d
 
 def _page_statement(condition: ColumnElement[bool], query: InboxQuery,
                     case_filters: list[ColumnElement[bool]]) -> Select:
-    """Return the query of one page of a view, sorted by due date (open-ended tasks last), then by task id."""
+    """Return the query of one page of a view: open tasks by due date (open-ended last), 已办 newest done first."""
+    order = ((Task.completed_at.desc(), Task.id.desc()) if query.view == "done"
+             else (Task.due_at.asc().nulls_last(), Task.id))
     return (
-        select(Task.id, Task.name, Task.form_key, Task.bpmn_id, Task.business_key, Task.division_code, Task.due_at,
-               Task.status, Task.claimed_by, Task.claimed_at, Task.created_at, Task.completed_at,
-               Case.case_type, Case.woman_name, Case.man_name, Case.status.label("case_status"))
+        select(Task.id, Task.instance_id, Task.name, Task.form_key, Task.bpmn_id, Task.business_key,
+               Task.division_code, Task.due_at, Task.status, Task.claimed_by, Task.claimed_at, Task.completed_by,
+               Task.created_at, Task.completed_at,
+               Case.id.label("case_id"), Case.case_type, Case.woman_name, Case.man_name,
+               Case.status.label("case_status"))
         .outerjoin(Case, Case.case_number == Task.business_key)
         .where(condition, *case_filters)
-        .order_by(Task.due_at.asc().nulls_last(), Task.id)
+        .order_by(*order)
         .limit(query.page_size).offset((query.page - 1) * query.page_size)
     )
 
@@ -230,6 +244,11 @@ def inbox(session: Session, user: UserModel, query: InboxQuery | None = None) ->
     case_filters = _case_filters(query)
     tallied = session.execute(_counts_statement(views, union, case_filters)).one()
     counts = {view: int(tallied._mapping[view]) for view in VIEWS}
+    found = (session.execute(_page_statement(views[query.view], query, case_filters)).all()
+             if counts[query.view] > (query.page - 1) * query.page_size else [])
+    end_of_today = _end_of_china_day(now.astimezone(CST).date())
+    claimers = _names(session, {r.claimed_by for r in found})
+    decisions = _decisions(session, found) if query.view == "done" else {}
     rows = [
         InboxRow(
             task_id=r.id, name=r.name, form_key=r.form_key, bpmn_id=r.bpmn_id, case_number=r.business_key,
@@ -238,10 +257,81 @@ def inbox(session: Session, user: UserModel, query: InboxQuery | None = None) ->
             due_at=r.due_at, overdue=r.status == "open" and r.due_at is not None and r.due_at < now,
             status=r.status, claimed_by=r.claimed_by, claimed_at=r.claimed_at, created_at=r.created_at,
             completed_at=r.completed_at,
+            due_today=r.status == "open" and r.due_at is not None and now <= r.due_at < end_of_today,
+            claimed_by_name=claimers.get(r.claimed_by), decision=decisions.get(r.id),
         )
-        for r in session.execute(_page_statement(views[query.view], query, case_filters))
-    ] if counts[query.view] > (query.page - 1) * query.page_size else []
+        for r in found
+    ]
     return InboxPage(query.view, rows, counts[query.view], counts, query.page, query.page_size)
+
+
+def _names(session: Session, actors: set[str | None]) -> dict[str, str]:
+    """Return the names of the accounts behind actors such as `user:12`, read by primary key in one query."""
+    ids = {int(ident) for actor in actors if actor
+           for kind, _, ident in [actor.partition(":")] if kind == "user" and ident.isdigit()}
+    if not ids:
+        return {}
+    return {f"user:{ident}": name
+            for ident, name in session.execute(select(UserModel.id, UserModel.name).where(UserModel.id.in_(ids)))}
+
+
+def _steps(session: Session, instance_ids: set[int]) -> dict[int, Mapping[str, Element]]:
+    """Return the diagram elements of each instance's version (parsed once per version; no workflow state read).
+
+    A version that no longer loads leaves its steps out: the inbox still lists the tasks, labelled by form key.
+    """
+    versions = session.execute(
+        select(ProcessInstanceModel.id, ProcessDefinitionModel.id.label("definition_id"), ProcessDefinitionModel.sha256)
+        .join(ProcessDefinitionModel, ProcessDefinitionModel.id == ProcessInstanceModel.definition_id)
+        .where(ProcessInstanceModel.id.in_(instance_ids)))
+    of_instance = {row.id: (row.definition_id, row.sha256) for row in versions}
+    elements = {}
+    for definition_id, sha256 in set(of_instance.values()):
+        try:
+            elements[definition_id] = RUNTIME.definitions.parsed(session, definition_id, sha256).diagram.elements
+        except EngineError:
+            continue
+    return {instance: elements[definition] for instance, (definition, _) in of_instance.items()
+            if definition in elements}
+
+
+def _decisions(session: Session, found: list) -> dict[int, str]:
+    """Return the decision taken on each completed task of a page, read from the cases' result rows (by case id)
+    and labelled by the step's form.
+
+    A step may be decided more than once on one case (verified again after a correction): the result recorded
+    by the same person closest to the task's completion is the one that completed it.
+    """
+    case_ids = {r.case_id for r in found if r.case_id is not None and r.status == "completed"}
+    if not case_ids:
+        return {}
+    results: dict[tuple[int, str, str], list[tuple[datetime, str]]] = {}
+    for row in session.execute(select(VerificationModel.case_id, VerificationModel.step, VerificationModel.actor,
+                                      VerificationModel.at, VerificationModel.decision)
+                               .where(VerificationModel.case_id.in_(case_ids))):
+        results.setdefault((row.case_id, row.step, row.actor), []).append((row.at, row.decision))
+    taken = {}
+    for r in found:
+        candidates = results.get((r.case_id, r.bpmn_id, r.completed_by or ""))
+        if candidates and r.completed_at is not None:
+            taken[r] = min(candidates, key=lambda result, done=r.completed_at: abs(result[0] - done))[1]
+    steps = _steps(session, {r.instance_id for r in taken}) if taken else {}
+    decided = {}
+    for r, decision in taken.items():
+        element = steps.get(r.instance_id, {}).get(r.bpmn_id)
+        decided[r.id] = decision_label(form_of(element) if element else BUILTIN_FORMS.get(r.form_key or ""), decision)
+    return decided
+
+
+def division_picker(session: Session, user: UserModel, chosen: str | None) -> DivisionPicker | None:
+    """Return the division picker of a staff member's inbox, or None when they see no tasks (no jurisdiction).
+
+    `chosen` is a filter the inbox has already accepted (inside the jurisdiction); any other code is not offered.
+    """
+    own = _jurisdiction(user)
+    if own is None:
+        return None
+    return picker(session, own, chosen if chosen and _valid_code(chosen) and contains(own, chosen) else None)
 
 
 # -- claims -------------------------------------------------------------------------------------------------------

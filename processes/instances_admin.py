@@ -19,6 +19,9 @@ from services.cases import CaseModel
 
 STATUS_LABELS = {"running": "运行中", "suspended": "已暂停", "completed": "已办结", "error": "出错",
                  "cancelled": "已撤销"}
+# A service task's state as the outbox row keeps it; a pending row that already failed is being retried.
+SERVICE_STATUS_LABELS = {"pending": "待执行", "done": "已完成", "incident": "故障", "cancelled": "已取消"}
+RETRYING = "重试中"
 
 
 class InvalidRequest(EngineError):
@@ -65,6 +68,35 @@ def search(session: Session, wanted: InstanceFilter, offset: int = 0,
 def get_instance(session: Session, instance_id: int) -> ProcessInstanceModel | None:
     """Return an instance by id."""
     return session.get(ProcessInstanceModel, instance_id)
+
+
+def step_names(session: Session, instance: ProcessInstanceModel) -> dict[str, str]:
+    """Return the name of every element of the instance's version by id (an unnamed element keeps its id)."""
+    definition = instance.definition
+    elements = RUNTIME.definitions.parsed(session, definition.id, definition.sha256).diagram.elements
+    return {ident: element.name or ident for ident, element in elements.items()}
+
+
+@dataclass(frozen=True)
+class ServiceTask:
+    """One service task of an instance (its outbox row) with the name of its step."""
+
+    row: OutboxModel
+    step: str
+
+    @property
+    def status_label(self) -> str:
+        """Return the state in words: a pending task that already failed is being retried."""
+        if self.row.status == "pending" and self.row.attempts:
+            return RETRYING
+        return SERVICE_STATUS_LABELS.get(self.row.status, self.row.status)
+
+
+def service_tasks(session: Session, instance: ProcessInstanceModel) -> list[ServiceTask]:
+    """Return every service task the instance queued, oldest first, each with its step's name."""
+    names = step_names(session, instance)
+    rows = session.scalars(select(OutboxModel).where(OutboxModel.instance_id == instance.id).order_by(OutboxModel.id))
+    return [ServiceTask(row, names.get(row.bpmn_id, row.bpmn_id)) for row in rows]
 
 
 def incidents(session: Session, instance_id: int) -> list[OutboxModel]:

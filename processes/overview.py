@@ -1,13 +1,16 @@
 """Plain-text and tabular views of definitions and cases, for the CLI and for operators."""
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import CST
 from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from processes.casework import open_tasks
-from processes.forms import FORMS
+from processes.forms import decision_label
 from processes.roles import ROLES
+from processes.task_forms import step_forms
 from services import cases, divisions
 from services.accounts import UserModel
 
@@ -51,16 +54,21 @@ def _place(session: Session, code: str | None) -> str:
         return code
 
 
+def actor_names(session: Session, actors: Iterable[str | None]) -> dict[str, str]:
+    """Return the names of the users behind actors such as `user:12`, by actor (one query for all of them).
+
+    The one place an actor is named: an actor that is no user (`system`, a removed account) has no entry here, and
+    pages show it as it is.
+    """
+    ids = {int(a[5:]) for a in actors if a and a.startswith("user:") and a[5:].isdigit() and len(a) < 16}
+    if not ids:
+        return {}
+    return {u.actor: u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
+
+
 def person_named(session: Session, actor: str) -> str:
-    """Name the user behind an audit actor such as `user:12`."""
-    kind, _, ident = actor.partition(":")
-    user = session.get(UserModel, int(ident)) if kind == "user" and ident.isdigit() else None
-    return user.name if user else actor
-
-
-def _decision_label(form_key: str | None, decision: str) -> str:
-    form = FORMS.get(form_key or "")
-    return form.decisions.get(decision, decision) if form else decision
+    """Name the user behind an audit actor such as `user:12` (the actor itself when it is no user)."""
+    return actor_names(session, [actor]).get(actor, actor)
 
 
 def describe_case(session: Session, case: cases.CaseModel) -> str:
@@ -82,8 +90,8 @@ def describe_case(session: Session, case: cases.CaseModel) -> str:
     lines += [f"  {t.name}  {ROLES.get(t.role, t.role)}  {_place(session, t.division_code)}  期限 {_when(t.due_at)}"
               for t in open_tasks(session, case)] or ["  无"]
     lines.append("办理结果：")
-    form_of_step = {t.bpmn_id: t.form_key for t in all_tasks(session, case)}
-    lines += [f"  {_when(v.at)} {v.step_name}：{_decision_label(form_of_step.get(v.step), v.decision)}"
+    forms = step_forms(session, case.instance_id)
+    lines += [f"  {_when(v.at)} {v.step_name}：{decision_label(forms.get(v.step), v.decision)}"
               f"{'，' + v.reason if v.reason else ''}（{person_named(session, v.actor)}）"
               for v in cases.verifications(session, case)] or ["  无"]
     if instance:

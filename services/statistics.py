@@ -88,7 +88,9 @@ LIVE_FROM_LENGTH = COUNTY_LENGTH
 TALLY_GRAINS = (6, 4, 2)
 BATCH_SIZE = 5000
 
-STATUSES = ("办理中", "核实有误", "待现场确认", "登记成功", "不予登记", "已批准", "不予批准")
+STATUSES = ("办理中", "核实有误", "待现场确认", "登记成功", "不予登记", "已批准", "不予批准", "已撤回")
+# Ends without a decision (the applicant withdrew): neither 已登记 nor 办理中, and no processing time.
+UNDECIDED_ENDS = frozenset({"已撤回"})
 # What the page calls 已登记: the outcomes that grant the registration or approval (not refusals, not open cases).
 REGISTERED_STATUSES = frozenset({"登记成功", "已批准"})
 UNKNOWN = ""
@@ -218,7 +220,8 @@ def _case_values(timing: Timing, group_length: int, conditions: Iterable[ColumnE
     (days is NULL for open cases).
     """
     overdue = case(
-        (and_(CaseModel.completed_at.is_(None), CaseModel.submitted_at < timing.open_overdue_before()), literal("1")),
+        (and_(CaseModel.completed_at.is_(None), CaseModel.submitted_at < timing.open_overdue_before(),
+              CaseModel.status.not_in(UNDECIDED_ENDS)), literal("1")),
         (and_(CaseModel.completed_at.is_not(None), CaseModel.on_time_within > timing.limit_days), literal("1")),
         else_=literal("0"))
     return select(
@@ -659,7 +662,7 @@ def summarize(session: Session, code: str, filters: Filters, timing: Timing) -> 
         code=code, name=division.name, level=division.level, path=[(d.code, d.name) for d in path], filters=filters,
         total=total, children=children, by_type=by_type,
         registered=sum(cases for status, cases in by_status.items() if status in REGISTERED_STATUSES),
-        in_progress=sum(cases for status, cases in by_status.items() if status not in FINAL_STATUSES),
+        in_progress=sum(cases for status, cases in by_status.items() if status not in FINAL_STATUSES | UNDECIDED_ENDS),
         by_status=_ordered(sums["status"], STATUSES),
         mother_age=_ordered(sums["mother_age"], [key for key, *_ in AGE_BANDS]),
         father_age=_ordered(sums["father_age"], [key for key, *_ in AGE_BANDS]),

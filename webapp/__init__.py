@@ -9,9 +9,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError, SecurityErro
 from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
-from services import audit, confirmation_visit, crypto, identity_check, mail, notifications, rate_limits
-from services.db import InlineDispatcher, db
-from webapp import routing, security_headers, throttling
+from services import audit, confirmation_visit, crypto, identity_check, mail, rate_limits, sms_providers
+from services.db import EngineSettings, InlineDispatcher, db
+from webapp import navigation, observability, routing, security_headers, throttling
 from webapp.config import check, from_environment
 
 # What a person sees for each HTTP error; the status code stays the standard one.
@@ -51,8 +51,9 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
         dispatcher = InlineDispatcher(perform_outbox)
     crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"], app.config["INSTANCE_DIR"])
     audit.configure(app.config["AUDIT_RETENTION_DAYS"])
-    db.configure(app.config["DATABASE_URL"], dispatcher)
-    notifications.use_provider(app.config["SMS_PROVIDER"])
+    db.configure(app.config["DATABASE_URL"], dispatcher, EngineSettings.from_config(app.config),
+                 statistics_url=app.config["STATISTICS_DATABASE_URL"])
+    sms_providers.configure(app.config)
     confirmation_visit.configure(app.config)
     mail.configure(app.config)
     identity_check.configure(app.config)
@@ -69,6 +70,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     register_filters(app)
+    navigation.register(app)
 
     from webapp.admin import bp as admin_bp
     from webapp.api import bp as api_bp
@@ -99,6 +101,7 @@ def _add_request_edge(app: Flask) -> None:
     service recorded on the way (failed sign-ins, wrong SMS codes), so such views answer 200. An error response or
     an exception rolls back.
     """
+    observability.register(app)  # first: its hooks wrap the ones below (request id, final status and time)
 
     @app.before_request
     def _idle_timeout() -> None:

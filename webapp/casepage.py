@@ -10,15 +10,16 @@ from sqlalchemy import select
 
 from engine.models import AuditEventModel, HumanTaskModel
 from engine.svg import render_svg
-from processes.forms import FORMS
-from processes.overview import all_tasks
+from processes.forms import decision_label
+from processes.overview import actor_names, all_tasks
 from processes.runtime import RUNTIME
+from processes.task_forms import recorded_fields, step_forms
 from services import cases, divisions, materials, people
-from services.accounts import UserModel
 from services.cases import CaseModel, VerificationModel
 from services.comments import CaseCommentModel, comments_of
 from services.db import db
 from services.materials import MaterialModel
+from webapp.filters import SPOUSE_FIELDS
 
 AUDIT_LABELS = {
     "started": "提交申请", "task_completed": "办理", "service_done": "系统处理", "service_failed": "系统处理失败",
@@ -42,6 +43,10 @@ class CaseFacts:
     claim: people.Claim | None
     records: dict[str, people.PersonModel]
     comments: list[CaseCommentModel]
+    # What the applicant changed in their last resubmission (empty before any).
+    changes: list["Change"]
+    # By step id: the labelled values its form recorded.
+    recorded: dict[str, list[tuple[str, str, object]]]
 
     @property
     def differences(self) -> dict[str, set[str]]:
@@ -54,7 +59,8 @@ class CaseFacts:
         """Return the facts as template variables, with the audit labels and the place formatter."""
         return {"related": self.related, "events": self.events, "names": self.names, "diagram": self.diagram,
                 "decided": self.decided, "materials": self.materials, "claim": self.claim, "records": self.records,
-                "differences": self.differences, "comments": self.comments, "labels": AUDIT_LABELS, "place": place}
+                "differences": self.differences, "comments": self.comments, "changes": self.changes,
+                "recorded": self.recorded, "labels": AUDIT_LABELS, "place": place}
 
 
 def place(code: str | None) -> str:
@@ -65,10 +71,29 @@ def place(code: str | None) -> str:
         return code or ""
 
 
-def decision_label(form_key: str | None, decision: str) -> str:
-    """Return the Chinese label of a decision taken on a form."""
-    spec = FORMS.get(form_key or "")
-    return spec.decisions.get(decision, decision) if spec else decision
+@dataclass(frozen=True)
+class Change:
+    """One thing a resubmission changed: a spouse's field, or the children."""
+
+    field: str
+    label: str
+    before: object
+    after: object
+
+
+def resubmission_changes(claims: list[people.Claim]) -> list[Change]:
+    """Return what the newest claim of a case changed against the one before it (nothing for a first claim)."""
+    if len(claims) < 2:  # noqa: PLR2004 - a change needs two claims
+        return []
+    before, after = claims[-2], claims[-1]
+    found = [Change(field, f"{'女方' if side == 'woman' else '男方'}{label}", before.spouse(side).get(field),
+                    after.spouse(side).get(field))
+             for side in people.SPOUSES for field, label in SPOUSE_FIELDS
+             if before.spouse(side).get(field) != after.spouse(side).get(field)]
+    if before.children != after.children:
+        found.append(Change("children", "现有子女", "、".join(c.get("name", "") for c in before.children) or "无",
+                            "、".join(c.get("name", "") for c in after.children) or "无"))
+    return found
 
 
 def case_facts(case: CaseModel) -> CaseFacts:
@@ -85,13 +110,14 @@ def case_facts(case: CaseModel) -> CaseFacts:
     results = cases.verifications(session, case)
     notes = comments_of(session, case.id)
     actors = [e.actor for e in events] + [v.actor for v in results] + [f"user:{c.author_id}" for c in notes]
-    ids = {int(a[5:]) for a in actors if a.startswith("user:") and a[5:].isdigit()}
-    names = {f"user:{u.id}": u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
-    form_of_step = {t.bpmn_id: t.form_key for t in related}
-    decided = [(v, decision_label(form_of_step.get(v.step), v.decision)) for v in results]
+    names = actor_names(session, actors)
+    forms = step_forms(session, case.instance_id)
+    decided = [(v, decision_label(forms.get(v.step), v.decision)) for v in results]
     found = people.persons_by_id(session, (case.woman_id, case.man_id))
     records = {side: found[ident] for side, ident in (("woman", case.woman_id), ("man", case.man_id))
                if ident in found}
+    claims = people.claims(session, case.id)
     return CaseFacts(related=related, events=events, names=names, diagram=diagram, decided=decided,
-                     materials=materials.of_case(session, case), claim=people.latest_claim(session, case.id),
-                     records=records, comments=notes)
+                     materials=materials.of_case(session, case), claim=claims[-1] if claims else None,
+                     records=records, comments=notes, changes=resubmission_changes(claims),
+                     recorded=recorded_fields(session, case.instance_id))

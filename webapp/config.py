@@ -3,6 +3,7 @@
 import json
 import os
 import secrets
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,6 +52,18 @@ def from_environment() -> dict[str, object]:
         "INSTANCE_DIR": instance_dir,
         # SQLite file under instance/ by default; PostgreSQL in production (postgresql+psycopg://…).
         "DATABASE_URL": _env("DATABASE_URL", f"sqlite:///{instance_dir / 'birthreg.db'}"),
+        # Connections to the database server (services.db.EngineSettings): pool per process, how long to wait for
+        # a pooled connection and for a new one, and the server-side limits of one statement and of a transaction
+        # left idle (milliseconds; 0: none), which end a stuck request instead of letting it hold its locks.
+        "DB_POOL_SIZE": _int("DB_POOL_SIZE", 5),
+        "DB_MAX_OVERFLOW": _int("DB_MAX_OVERFLOW", 10),
+        "DB_POOL_TIMEOUT_SECONDS": _int("DB_POOL_TIMEOUT_SECONDS", 10),
+        "DB_POOL_RECYCLE_SECONDS": _int("DB_POOL_RECYCLE_SECONDS", 1800),
+        "DB_CONNECT_TIMEOUT_SECONDS": _int("DB_CONNECT_TIMEOUT_SECONDS", 5),
+        "DB_STATEMENT_TIMEOUT_MS": _int("DB_STATEMENT_TIMEOUT_MS", 15_000),
+        "DB_IDLE_IN_TRANSACTION_MS": _int("DB_IDLE_IN_TRANSACTION_MS", 60_000),
+        # Statistics pages and exports read from this database (a read replica of DATABASE_URL); empty: the main one.
+        "STATISTICS_DATABASE_URL": _env("STATISTICS_DATABASE_URL", ""),
         "SECRET_KEY": _env("SECRET_KEY", ""),
         # Keys that seal ID numbers, phones and certificate numbers at rest: DATA_KEYS is `id:base64key,…` with the
         # current key first (older ones still open older values until `flask keys rotate` re-seals them); INDEX_KEY
@@ -64,7 +77,15 @@ def from_environment() -> dict[str, object]:
         "TICK_SECONDS": _int("TICK_SECONDS", 60),
         # Wall-clock seconds a process version's dry run (review page, `flask processes dry-run`) may take in all.
         "DRY_RUN_SECONDS": _int("DRY_RUN_SECONDS", 20),
+        # record: messages kept in the sms_message table; tencentcloud: Tencent Cloud SMS (services/sms_providers.py)
+        # with the API key below, the application's SdkAppId, its approved signature, and a JSON object of our
+        # template key to the approved template's id and our fields in its parameter order, e.g.
+        # {"audit_approved": {"id": "1234567", "params": ["case_number"]}}.
         "SMS_PROVIDER": _env("SMS_PROVIDER", "record"),
+        "TENCENTCLOUD_SMS_SDK_APP_ID": _env("TENCENTCLOUD_SMS_SDK_APP_ID", ""),
+        "TENCENTCLOUD_SMS_SIGN_NAME": _env("TENCENTCLOUD_SMS_SIGN_NAME", ""),
+        "TENCENTCLOUD_SMS_TEMPLATES": _env("TENCENTCLOUD_SMS_TEMPLATES", ""),
+        "TENCENTCLOUD_SMS_ENDPOINT": _env("TENCENTCLOUD_SMS_ENDPOINT", "sms.tencentcloudapi.com"),
         # The 现场确认 visit: office hours (empty: services.confirmation_visit.DEFAULT_HOURS) and a JSON object of
         # 9-digit township code to the office's address (a township not named: its health office's name alone).
         "CONFIRMATION_HOURS": _env("CONFIRMATION_HOURS", ""),
@@ -78,6 +99,14 @@ def from_environment() -> dict[str, object]:
         # Proof materials: where the files live (INSTANCE_DIR/uploads unless set), the largest file in MB, the most
         # pixels a photo may have (in millions; more is refused before decoding) and how many files one kind holds.
         "UPLOAD_DIR": _env("UPLOAD_DIR", ""),
+        # Where stored files live: local (UPLOAD_DIR) or s3 (S3_BUCKET under S3_PREFIX, at S3_ENDPOINT_URL or AWS;
+        # credentials from the standard AWS environment or config files). Either way they are served only through
+        # the app's own authorised views, never by a public URL. S3_SERVER_SIDE_ENCRYPTION: AES256, aws:kms or empty.
+        "UPLOAD_STORAGE": _env("UPLOAD_STORAGE", "local"),
+        "S3_BUCKET": _env("S3_BUCKET", ""),
+        "S3_ENDPOINT_URL": _env("S3_ENDPOINT_URL", ""),
+        "S3_PREFIX": _env("S3_PREFIX", "uploads/"),
+        "S3_SERVER_SIDE_ENCRYPTION": _env("S3_SERVER_SIDE_ENCRYPTION", "AES256"),
         "UPLOAD_MAX_MB": _int("UPLOAD_MAX_MB", 10),
         "UPLOAD_MAX_MEGAPIXELS": _int("UPLOAD_MAX_MEGAPIXELS", 40),
         "UPLOAD_MAX_PER_KIND": _int("UPLOAD_MAX_PER_KIND", 5),
@@ -133,6 +162,23 @@ def from_environment() -> dict[str, object]:
         "ADVANCE_TIME_MS": _int("ADVANCE_TIME_MS", 2000),
         # Days audit events are kept before the periodic tick purges them: at least 183 (six months).
         "AUDIT_RETENTION_DAYS": _int("AUDIT_RETENTION_DAYS", 365),
+        # Operations (webapp/observability, webapp/health.py). Logs: `text` for a terminal, `json` (one object a line,
+        # with the request id) for a log collector; the level of the app's own loggers.
+        "LOG_FORMAT": _env("LOG_FORMAT", "text"),
+        "LOG_LEVEL": _env("LOG_LEVEL", "INFO").upper(),
+        # How many reverse proxies in front of the app append to X-Forwarded-For and set X-Forwarded-Proto (nginx: 1;
+        # a load balancer before nginx: 2). 0: the peer's address is the client's (nothing forwarded is believed).
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # /metrics answers requests from these addresses (comma-separated networks) that did not come through a
+        # proxy, and any request with `Authorization: Bearer METRICS_TOKEN` (empty: no token works).
+        "METRICS_ALLOWED_ADDRESSES": _env("METRICS_ALLOWED_ADDRESSES", "127.0.0.0/8,::1"),
+        "METRICS_TOKEN": _env("METRICS_TOKEN", ""),
+        # The Celery worker's PROMETHEUS_MULTIPROC_DIR, read by the web's /metrics beside its own (empty: none).
+        "METRICS_WORKER_DIR": _env("METRICS_WORKER_DIR", ""),
+        # /readyz fails when a due service task or timer has waited longer than this, or UPLOAD_DIR has less free.
+        "READY_OUTBOX_LAG_SECONDS": _int("READY_OUTBOX_LAG_SECONDS", 300),
+        "READY_TIMER_LAG_SECONDS": _int("READY_TIMER_LAG_SECONDS", 600),
+        "READY_MIN_FREE_MB": _int("READY_MIN_FREE_MB", 1024),
     }
     return config
 
@@ -142,7 +188,10 @@ POSITIVE_SETTINGS = (
     "STAFF_SESSION_IDLE_MINUTES", "STAFF_SESSION_ABSOLUTE_HOURS", "SMS_CODE_TTL_SECONDS", "MAIL_SMTP_PORT",
     "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS", "UPLOAD_MAX_MB", "UPLOAD_MAX_MEGAPIXELS", "UPLOAD_MAX_PER_KIND",
     "DRY_RUN_SECONDS", "EXPRESSION_TIME_MS", "EXPRESSION_MEMORY_MB", "ADVANCE_MAX_STEPS", "ADVANCE_TIME_MS",
+    "DB_POOL_SIZE", "DB_POOL_TIMEOUT_SECONDS", "DB_POOL_RECYCLE_SECONDS", "DB_CONNECT_TIMEOUT_SECONDS",
 )
+# Settings that may be 0 (none) but not negative.
+NON_NEGATIVE_SETTINGS = ("DB_MAX_OVERFLOW", "DB_STATEMENT_TIMEOUT_MS", "DB_IDLE_IN_TRANSACTION_MS")
 
 
 # Host names served when PUBLIC_BASE_URL is empty: a forged Host can then only name this machine, so a link built
@@ -168,6 +217,19 @@ def trusted_hosts(public_base_url: str) -> list[str]:
     return [parts.hostname]
 
 
+def _check_database_and_storage(config: dict[str, object]) -> None:
+    for name in NON_NEGATIVE_SETTINGS:
+        if not isinstance(config[name], int) or config[name] < 0:
+            raise ConfigurationError(f"{name} must be 0 or a positive whole number, not {config[name]!r}")
+    if config["UPLOAD_STORAGE"] not in {"local", "s3"}:
+        raise ConfigurationError(f"UPLOAD_STORAGE must be local or s3, not {config['UPLOAD_STORAGE']!r}")
+    if config["UPLOAD_STORAGE"] == "s3" and not config["S3_BUCKET"]:
+        raise ConfigurationError("UPLOAD_STORAGE=s3 needs S3_BUCKET, the bucket that keeps the files")
+    if config["S3_SERVER_SIDE_ENCRYPTION"] not in {"", "AES256", "aws:kms"}:
+        raise ConfigurationError("S3_SERVER_SIDE_ENCRYPTION must be AES256, aws:kms or empty, "
+                                 f"not {config['S3_SERVER_SIDE_ENCRYPTION']!r}")
+
+
 def check(config: dict[str, object]) -> None:
     """Refuse settings that cannot work, and fill in what may be generated."""
     if is_production(config) and not config["PUBLIC_BASE_URL"]:
@@ -181,6 +243,8 @@ def check(config: dict[str, object]) -> None:
     for name in POSITIVE_SETTINGS:
         if not isinstance(config[name], int) or config[name] < 1:
             raise ConfigurationError(f"{name} must be a positive whole number, not {config[name]!r}")
+    _check_database_and_storage(config)
+    check_operations(config)
     retention = config["AUDIT_RETENTION_DAYS"]
     if not isinstance(retention, int) or retention < audit.MIN_RETENTION_DAYS:
         raise ConfigurationError(f"AUDIT_RETENTION_DAYS must be at least {audit.MIN_RETENTION_DAYS} (six months), "
@@ -205,3 +269,21 @@ def check(config: dict[str, object]) -> None:
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)
         config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def check_operations(config: dict[str, object]) -> None:
+    """Refuse logging, proxy and readiness settings that cannot work."""
+    if config["LOG_FORMAT"] not in {"text", "json"}:
+        raise ConfigurationError(f"LOG_FORMAT must be text or json, not {config['LOG_FORMAT']!r}")
+    if config["LOG_LEVEL"] not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigurationError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                                 f"not {config['LOG_LEVEL']!r}")
+    for name in ("TRUSTED_PROXIES", "READY_OUTBOX_LAG_SECONDS", "READY_TIMER_LAG_SECONDS", "READY_MIN_FREE_MB"):
+        if not isinstance(config[name], int) or config[name] < 0:
+            raise ConfigurationError(f"{name} must be a whole number of at least 0, not {config[name]!r}")
+    try:
+        config["METRICS_NETWORKS"] = [ip_network(part.strip()) for part in
+                                      str(config["METRICS_ALLOWED_ADDRESSES"]).split(",") if part.strip()]
+    except ValueError:
+        raise ConfigurationError("METRICS_ALLOWED_ADDRESSES must be addresses or networks separated by commas, "
+                                 f"not {config['METRICS_ALLOWED_ADDRESSES']!r}") from None

@@ -44,11 +44,11 @@ def tab_counts(page) -> dict[str, int]:
 
 
 def task_rows(page) -> list[tuple[str, str]]:
-    """Return the rows of the task table as (task name, case number)."""
+    """Return the task cards of the inbox as (task name, case number)."""
     inbox_loaded(page)
-    rows = page.locator("table.tasks tbody tr")
-    return [(row.locator("td").nth(1).inner_text().strip(), row.locator("td").nth(2).inner_text().strip())
-            for row in rows.all()]
+    cards = page.locator("li.task-card")
+    return [(card.locator(".task-name a").inner_text().strip(), card.locator(".case-number").inner_text().strip())
+            for card in cards.all()]
 
 
 def sign_in(context, person, shoot, who):
@@ -93,7 +93,7 @@ def verify_as_village(page, shoot, who, task_name, case_number):
     page.get_by_role("button", name="认领勾选的任务").click()
     assert "已认领 1 项任务" in page.locator(".alert-success").inner_text()
     assert tab_counts(page) == {"待办": 1, "我已认领": 1, "已办": 0, "超期": 0}
-    assert page.locator("table.tasks tbody tr").first.get_by_text("我已认领").is_visible()
+    assert page.locator("li.task-card").first.get_by_text("我已认领").is_visible()
     shoot(page, f"{who}-claimed")
 
     page.get_by_role("link", name=task_name).click()
@@ -119,21 +119,21 @@ def assert_empty_inbox(page, shoot, who):
     page.reload()
     assert tab_counts(page) == NO_TASKS
     assert page.get_by_text("待办中没有任务。").is_visible()
-    assert page.locator("table.tasks").count() == 0
+    assert page.locator("li.task-card").count() == 0
     shoot(page, who)
 
 
 def read_and_print(county, township, shoot, number):
-    """The county official reads the case; the street service hall finds it by number and ID and prints the slip."""
+    """The county official reads the case; the street service hall finds it by an ID number and prints the slip."""
     county.goto(f"/admin/cases/{number}")
     assert number in county.locator("h1").inner_text()
     assert "登记成功" in county.content()
     shoot(county, "county-reads-case")
 
-    # The street service hall finds the case by its number and an ID number, and prints the slip.
-    township.get_by_role("link", name="服务大厅打印").click()
-    township.get_by_label("受理编号").fill(number)
-    township.get_by_label("女方或男方公民身份号码").fill(MAN_ID)
+    # The street service hall finds the case by a spouse's ID number alone, and prints the slip.
+    township.get_by_role("link", name="大厅查询").click()
+    township.get_by_label("按身份证号码").check()
+    township.get_by_label("女方或男方身份证号码").fill(MAN_ID)
     township.get_by_role("button", name="查询").click()
     assert "生育服务登记单，签发于" in township.locator(".hall-case").inner_text()
     shoot(township, "hall-found")
@@ -181,7 +181,7 @@ def test_a_case_is_verified_by_two_villages_and_approved_by_the_township(
 
     township.get_by_role("link", name=re.compile("^已办")).click()
     assert task_rows(township) == [("乡镇（街道）审核", number)]
-    assert township.locator("table.tasks tbody tr").first.get_by_text("登记成功").is_visible()
+    assert township.locator("li.task-card").first.get_by_text("登记成功").is_visible()
     screenshots(township, "township-done")
 
     forget(session)

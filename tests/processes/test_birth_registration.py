@@ -98,9 +98,9 @@ def test_staff_outside_the_jurisdiction_or_role_cannot_decide(session, people, s
     for outsider in (people.other, people.residence, people.township, people.county):
         with pytest.raises(Forbidden):
             casework.decide(session, task.task_guid, outsider, "verified")
-    with pytest.raises(CaseworkError, match="必须填写原因"):
+    with pytest.raises(CaseworkError, match="选择「情况不符」时必须填写意见或原因"):
         casework.decide(session, task.task_guid, people.hukou, "mismatch", "  ")
-    with pytest.raises(CaseworkError, match="请选择办理结果"):
+    with pytest.raises(CaseworkError, match="请从给定选项中选择（情况属实、情况不符）"):
         casework.decide(session, task.task_guid, people.hukou, "maybe")
     session.rollback()
     assert cases.verifications(session, case) == [], "a refused decision leaves nothing behind"

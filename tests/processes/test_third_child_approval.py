@@ -111,9 +111,9 @@ def test_review_failed_requires_a_reason_and_ends_not_approved_without_a_slip(se
     case = decide(session, case, "verify_hukou", people.hukou, "verified")
     task = open_task(session, case, "township_review")
     for blank in ("", "   "):
-        with pytest.raises(CaseworkError, match="必须填写原因"):
+        with pytest.raises(CaseworkError, match="时必须填写意见或原因"):
             casework.decide(session, task.task_guid, people.township, "failed", blank)
-    with pytest.raises(CaseworkError, match="请选择办理结果"):
+    with pytest.raises(CaseworkError, match="请从给定选项中选择"):
         casework.decide(session, task.task_guid, people.township, "approved")
     session.rollback()
     assert open_steps(session, case) == ["township_review"], "a refused decision leaves the task open"
@@ -133,7 +133,7 @@ def test_review_failed_requires_a_reason_and_ends_not_approved_without_a_slip(se
 def test_rejected_at_on_site_confirmation_ends_not_approved_without_a_slip(session, people, submit):
     case = _passed_review(session, people, submit)
     task = open_task(session, case, "offline_confirmation")
-    with pytest.raises(CaseworkError, match="必须填写原因"):
+    with pytest.raises(CaseworkError, match="时必须填写意见或原因"):
         casework.decide(session, task.task_guid, people.township, "rejected")
     session.rollback()
 

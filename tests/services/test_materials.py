@@ -7,7 +7,7 @@ from PIL import ExifTags, Image
 from sqlalchemy import func, select
 
 from services import accounts, applications, materials
-from services.filestore import FileStore
+from services.filestore import DiskFileStore
 from services.materials import MaterialModel, required_materials
 from services.uploads import UploadLimits, UploadRefused, harden
 from tests.samples import (
@@ -165,7 +165,7 @@ def _rows(session):
 
 
 def test_an_accepted_photo_is_stored_under_random_names_and_kept_by_the_commit(session, draft, tmp_path):
-    store = FileStore(tmp_path)
+    store = DiskFileStore(tmp_path)
     material = _add(session, store, draft, "id_card", photo(gps=True), name="../../etc/身份证.jpg")
     session.commit()
 
@@ -178,7 +178,7 @@ def test_an_accepted_photo_is_stored_under_random_names_and_kept_by_the_commit(s
 
 
 def test_a_refused_file_leaves_neither_a_row_nor_a_file(session, draft, tmp_path):
-    store = FileStore(tmp_path)
+    store = DiskFileStore(tmp_path)
     for bad in (png_claiming(65535, 65535), truncated_jpeg(), NOT_AN_IMAGE, bytes(3 * 1024 * 1024)):
         with pytest.raises(UploadRefused):
             _add(session, store, draft, "id_card", bad)
@@ -190,7 +190,7 @@ def test_a_refused_file_leaves_neither_a_row_nor_a_file(session, draft, tmp_path
 
 
 def test_files_written_in_a_transaction_that_rolls_back_are_removed(session, draft, tmp_path):
-    store = FileStore(tmp_path)
+    store = DiskFileStore(tmp_path)
     _add(session, store, draft, "id_card", photo())
     assert len(_files(tmp_path)) == 2
     session.rollback()
@@ -202,13 +202,13 @@ def test_a_failed_write_takes_the_row_back(session, draft, tmp_path):
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the store's folder should be")
     with pytest.raises(UploadRefused, match="保存失败"):
-        _add(session, FileStore(blocked), draft, "id_card", photo())
+        _add(session, DiskFileStore(blocked), draft, "id_card", photo())
     session.commit()
     assert _rows(session) == 0
 
 
 def test_a_deleted_material_loses_its_files_only_when_the_deletion_commits(session, draft, tmp_path):
-    store = FileStore(tmp_path)
+    store = DiskFileStore(tmp_path)
     material = _add(session, store, draft, "id_card", photo())
     session.commit()
 
@@ -223,7 +223,7 @@ def test_a_deleted_material_loses_its_files_only_when_the_deletion_commits(sessi
 
 
 def test_each_kind_holds_at_most_the_configured_number_of_files(session, draft, tmp_path):
-    store = FileStore(tmp_path)
+    store = DiskFileStore(tmp_path)
     for _ in range(2):
         _add(session, store, draft, "id_card", photo(), max_per_kind=2)
     with pytest.raises(UploadRefused, match="最多上传 2 个文件"):
@@ -234,7 +234,7 @@ def test_each_kind_holds_at_most_the_configured_number_of_files(session, draft, 
 
 
 def test_missing_materials_names_every_required_kind_not_uploaded_yet(session, draft, tmp_path):
-    store = FileStore(tmp_path)
+    store = DiskFileStore(tmp_path)
     assert materials.missing_materials(session, draft) == [
         "身份证（夫妻双方）", "户口本", "结婚证", "再婚相关证明", "夫妻近期免冠合影", "生育情况证明"]
     _add(session, store, draft, "id_card", photo())
@@ -244,7 +244,7 @@ def test_missing_materials_names_every_required_kind_not_uploaded_yet(session, d
 
 
 def test_a_submitted_application_keeps_its_materials(session, draft, tmp_path):
-    store = FileStore(tmp_path)
+    store = DiskFileStore(tmp_path)
     material = _add(session, store, draft, "id_card", photo())
     draft.status = applications.SUBMITTED
     with pytest.raises(UploadRefused, match="已提交"):

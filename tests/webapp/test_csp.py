@@ -25,7 +25,7 @@ from services import account_changes, accounts, api_tokens, applications, materi
 from services.applications import ApplicationModel
 from services.cases import CaseModel
 from services.db import db
-from services.filestore import FileStore
+from services.filestore import DiskFileStore
 from services.uploads import UploadLimits
 from tests.fixtures import _ServerLikeClient, csrf_token, sign_in
 from tests.samples import photo
@@ -147,7 +147,7 @@ def world(app, session, deployed):  # noqa: ARG001 - the demo cases start on the
     session.commit()  # the registered case's slip is issued by the background work that follows the commit
     citizen = accounts.find_by_phone(session, KINDS["citizen"])
     registered, waiting = session.scalars(select(CaseModel).order_by(CaseModel.id)).all()[:2]
-    store, limits = FileStore(app.config["UPLOAD_DIR"]), UploadLimits()
+    store, limits = DiskFileStore(app.config["UPLOAD_DIR"]), UploadLimits()
     draft = applications.start(session, citizen.id, "first_child")
     materials.add_material(session, store, draft, "id_card", photo(), "id.jpg", limits=limits, max_per_kind=5)
     submitted = session.scalar(select(ApplicationModel).where(ApplicationModel.case_id == waiting.id))
@@ -283,9 +283,9 @@ def test_error_pages_carry_the_policy_and_no_inline_code(app, client, monkeypatc
     def broken():
         raise RuntimeError("the database went away")
 
-    monkeypatch.setitem(app.view_functions, "portal.health", broken)
+    monkeypatch.setitem(app.view_functions, "portal.index", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
-    answers["500"] = client.get("/healthz")
+    answers["500"] = client.get("/")
     for code, response in answers.items():
         assert str(response.status_code) == code, (code, response.status_code)
         assert response.mimetype == "text/html"
@@ -313,7 +313,7 @@ def test_a_narrower_policy_set_by_a_view_is_kept_and_completed(app, session, peo
     # to default-src added, so nobody can frame it either.
     client = browser_for("citizen")
     draft = applications.start(session, people.citizen.id, "first_child")
-    material = materials.add_material(session, FileStore(app.config["UPLOAD_DIR"]), draft, "id_card", photo(),
+    material = materials.add_material(session, DiskFileStore(app.config["UPLOAD_DIR"]), draft, "id_card", photo(),
                                       "id.jpg", limits=UploadLimits(), max_per_kind=5)
     session.commit()
     response = client.get(f"/materials/{material.token}")

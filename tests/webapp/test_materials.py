@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from engine.models import AuditEventModel
 from processes.roles import CITIZEN
 from services import accounts, applications, materials
-from services.filestore import FileStore
+from services.filestore import DiskFileStore
 from services.materials import MaterialModel
 from services.uploads import UploadLimits
 from tests.fixtures import csrf_token, sign_in
@@ -178,7 +178,7 @@ def case_with_materials(app, session, people, submit):
     case = submit()
     application = applications.start(session, people.citizen.id, "first_child")
     application.case_id = case.id
-    store = FileStore(app.config["UPLOAD_DIR"])
+    store = DiskFileStore(app.config["UPLOAD_DIR"])
     limits = UploadLimits()
     photo_row = materials.add_material(session, store, application, "id_card", photo(), "id.jpg", limits=limits,
                                        max_per_kind=5)

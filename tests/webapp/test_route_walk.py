@@ -139,9 +139,9 @@ def test_every_error_page_answers_an_anonymous_visitor(app, client, monkeypatch)
     def broken():
         raise RuntimeError("the database went away")
 
-    monkeypatch.setitem(app.view_functions, "portal.health", broken)
+    monkeypatch.setitem(app.view_functions, "portal.index", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
-    answers[500] = client.get("/healthz")
+    answers[500] = client.get("/")
     for code, response in answers.items():
         assert response.status_code == code, (code, response.status_code)
         assert response.mimetype == "text/html"

@@ -69,7 +69,7 @@ def test_a_mismatch_needs_a_reason_and_nothing_is_recorded_without_it(session, s
     hukou = browser_for("hukou")
     refused = _decide(hukou, task, "mismatch", "   ")
     assert refused.status_code == 200
-    assert "选择「情况不符」时必须填写原因" in refused.text
+    assert "选择「情况不符」时必须填写意见或原因" in refused.text
     assert _decide(hukou, task, "maybe").status_code == 200
     forget(session)
     assert cases.verifications(session, case) == []

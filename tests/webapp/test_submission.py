@@ -1,12 +1,14 @@
 """Submission through the pages: materials first, one case per draft, corrections, the couple's second child."""
 
+import re
+
 import pytest
 from sqlalchemy import func, select, update
 
 from services import applications, cases, materials
 from services.accounts import UserModel
 from services.db import db
-from services.filestore import FileStore
+from services.filestore import DiskFileStore
 from services.uploads import UploadLimits
 from tests.applications import MAN_ID, WOMAN_ID
 from tests.fixtures import csrf_token, decide, forget, open_task, post_form, sign_in
@@ -34,7 +36,7 @@ def upload_all(app, token, kinds=REQUIRED):
         application = db.session.scalar(select(applications.ApplicationModel)
                                         .where(applications.ApplicationModel.token == token))
         for kind in kinds:
-            materials.add_material(db.session, FileStore(app.config["UPLOAD_DIR"]), application, kind, photo(),
+            materials.add_material(db.session, DiskFileStore(app.config["UPLOAD_DIR"]), application, kind, photo(),
                                    f"{kind}.jpg", limits=UploadLimits(), max_per_kind=5)
         db.session.commit()
 
@@ -95,12 +97,14 @@ def test_a_mismatch_is_corrected_with_the_reason_shown(citizen, apply, session, 
     correction = citizen.get(f"/my/cases/{case.case_number}/correct")
     assert "户籍地址与户口簿不一致" in correction.text
     assert f'value="{WOMAN_ID}"' in correction.text, "the form opens with what was submitted"
+    assert "更正说明" in correction.text, "the correction task's own form, as the diagram defines it"
     sent = citizen.post(f"/my/cases/{case.case_number}/correct", data={
-        "csrf_token": csrf_token(correction.text), "action": "next",
+        "csrf_token": csrf_token(correction.text), "action": "next", "task-reason": "工作单位已更正",
         **form_fields(woman={"employer": "东城区另一公司"})})
-    assert sent.location == f"/my/cases/{case.case_number}"
+    assert sent.location == f"/my/cases/{case.case_number}", re.findall(r'field-error">([^<]*)', sent.text)
     forget(session)
     assert open_task(session, cases.get_case(session, case.case_number), "verify_hukou") is not None
+    assert cases.verifications(session, case)[-1].reason == "工作单位已更正"
     assert "更正已提交，将重新核实" in citizen.get(sent.location).text
 
 

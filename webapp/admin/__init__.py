@@ -15,6 +15,8 @@ from sqlalchemy import func, or_, select
 from engine.errors import TaskConflict
 from engine.models import OutboxModel
 from forms.admin import SEARCH_MAX_LENGTH, staff_form
+from forms.case_lookup import WAYS, OfficialCaseLookupForm
+from processes import case_lookup
 from processes.casework import open_tasks
 from processes.jurisdiction import CASE_READERS, may_read_case
 from processes.roles import (
@@ -290,29 +292,47 @@ def _valid_number(number: str) -> bool:
     return 0 < len(number) <= 20 and number.isascii() and number.isdigit()
 
 
-@bp.get("/cases")
-@roles_required(*CASE_READERS)
-def case_search():
-    """Find a case by its number, and list the newest cases of the reader's division."""
-    account = _account()
+NOT_FOUND_BY_WAY = "未找到符合条件的案件，或案件不在您的管辖范围内"
+
+
+def _found_by_lookup(account: UserModel, form: OfficialCaseLookupForm) -> list[CaseModel] | None:
+    """Return the cases a query asks for: a number in the URL (links, bookmarks) or the POSTed form; None if none."""
     number = _search_arg("number")
-    if number:
+    if number and request.method == "GET":
         case = cases.get_case(db.session, number) if _valid_number(number) else None
         if case is not None and may_read_case(account, case):
-            return redirect(url_for("admin.case_view", case_number=case.case_number))
+            return [case]
         # An existing case outside the division gets the same answer as none: numbers are not probed here.
         flash(f"未找到受理编号为 {number} 的案件，或该案件不在您的管辖范围内", "warning")
+        return []
+    if not form.validate_on_submit():
+        return None
+    found = case_lookup.find_cases(db.session, account.division_code, **form.criteria)
+    if not found:
+        flash(NOT_FOUND_BY_WAY, "warning")
+    return found
+
+
+@bp.route("/cases", methods=["GET", "POST"])
+@roles_required(*CASE_READERS)
+def case_search():
+    """Find cases of the reader's division by number, a spouse's ID number, or a spouse's name (the form is POSTed:
+    no ID number or name in a URL); one match opens the case. Below, the newest cases of the division."""
+    account = _account()
+    form = OfficialCaseLookupForm()
+    found = _found_by_lookup(account, form)
+    if found and len(found) == 1:
+        return redirect(url_for("admin.case_view", case_number=found[0].case_number))
     prefix = account.division_code or ""
-    ours = or_(CaseModel.hukou_division.startswith(prefix, autoescape=True),
-               CaseModel.residence_division.startswith(prefix, autoescape=True))
     pager = Pager(_page_number(), 0)
     rows = []
     if prefix:  # a reader without a division reads nothing
+        ours = case_lookup.in_division(prefix)
         pager.total = db.session.scalar(select(func.count()).select_from(CaseModel).where(ours)) or 0
         rows = db.session.scalars(select(CaseModel).where(ours).order_by(
             CaseModel.submitted_at.desc(), CaseModel.id.desc()).offset(pager.offset).limit(pager.size)).all()
-    return render_template("admin/cases.html", rows=rows, pager=pager, number=number,
-                           division=place(account.division_code))
+    return render_template("admin/cases.html", rows=rows, pager=pager, form=form, ways=WAYS, matches=found or [],
+                           division=place(account.division_code), more=len(found or []) >= case_lookup.MAX_MATCHES)
 
 
 @bp.get("/cases/<case_number>")

@@ -6,7 +6,7 @@ which also checks each response it receives against the schema documented for it
 
 from typing import Any
 
-from forms.tasks import REASON_MAX_LENGTH
+from engine.forms import Condition, FormDefinition, FormField
 from processes.inbox import DEFAULT_PAGE_SIZE, MAX_BULK_CLAIM, MAX_PAGE_SIZE, MAX_SEARCH_LENGTH, VIEWS
 from processes.resource_base import DEFAULT_PAGE_SIZE as DEFAULT_PEOPLE_PAGE_SIZE
 from processes.resource_base import MAX_PAGE_SIZE as MAX_PEOPLE_PAGE_SIZE
@@ -96,7 +96,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "required": ["case_number", "case_type", "case_type_label", "status", "woman_name", "man_name",
                      "contact_phone", "hukou_division", "residence_division", "submitted_at", "status_changed_at",
-                     "decisions"],
+                     "decisions", "results"],
         "properties": {
             "case_number": {"type": "string"}, "case_type": {"type": "string"},
             "case_type_label": {"type": "string"}, "status": {"type": "string", "description": "如 办理中、登记成功"},
@@ -113,27 +113,46 @@ SCHEMAS: dict[str, Any] = {
                     "office_division": _nullable("string"), "at": TIMESTAMP,
                 },
             }},
+            "results": {"type": "array", "description": "各环节表单填写的内容（每个环节最近一次办理）", "items": {
+                "type": "object", "additionalProperties": False, "required": ["step", "fields"],
+                "properties": {"step": {"type": "string"}, "fields": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False, "required": ["label", "value", "display"],
+                    "properties": {"label": {"type": "string"},
+                                   "value": {"type": ["string", "integer", "boolean"]},
+                                   "display": {"type": "string", "description": "按表单显示的值，如选项的名称"}}}}},
+            }},
         },
     },
     "FormSchema": {
-        "type": ["object", "null"], "additionalProperties": False, "required": ["form_key", "title", "fields"],
+        "type": ["object", "null"], "additionalProperties": False,
+        "required": ["form_key", "title", "fields", "payload_schema"],
         "properties": {
-            "form_key": {"type": "string"}, "title": {"type": "string"},
+            "form_key": _nullable("string"), "title": {"type": "string"},
             "fields": {"type": "array", "items": {
-                "type": "object", "required": ["name", "label", "type", "required"],
+                "type": "object", "required": ["name", "label", "type", "required", "readonly"],
                 "additionalProperties": False,
                 "properties": {
-                    "name": {"type": "string", "enum": ["decision", "reason"]}, "label": {"type": "string"},
-                    "type": {"type": "string", "enum": ["choice", "text"]}, "required": {"type": "boolean"},
-                    "max_length": {"type": "integer"},
+                    "name": {"type": "string", "description": "字段 ID，即办理请求中的键"},
+                    "label": {"type": "string"},
+                    "type": {"type": "string", "enum": ["string", "long", "boolean", "date", "enum"]},
+                    "required": {"type": "boolean"}, "readonly": {"type": "boolean"},
+                    "default": _nullable("string"), "help": {"type": "string"},
+                    "min_length": {"type": "integer"}, "max_length": {"type": "integer"},
+                    "minimum": {"type": ["integer", "string"]}, "maximum": {"type": ["integer", "string"]},
                     "choices": {"type": "array", "items": {
                         "type": "object", "required": ["value", "label"], "additionalProperties": False,
                         "properties": {"value": {"type": "string"}, "label": {"type": "string"}}}},
-                    "required_when": {"type": "object", "description": "当这些字段取这些值时必填",
-                                      "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                    "show_if": _ref("FieldCondition"), "required_if": _ref("FieldCondition"),
                 },
             }},
+            "payload_schema": {"type": "object", "description": "办理请求体的 JSON Schema（由该任务的表单定义生成）"},
         },
+    },
+    "FieldCondition": {
+        "type": "object", "required": ["field", "operator", "value"], "additionalProperties": False,
+        "description": "字段取值满足时才显示（show_if）或才必填（required_if）；值按文本比较（是/否为 true/false）",
+        "properties": {"field": {"type": "string"}, "operator": {"type": "string", "enum": ["==", "!="]},
+                       "value": {"type": "string"}},
     },
     "TaskList": {
         "type": "object", "additionalProperties": False,
@@ -170,12 +189,9 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "CompleteRequest": {
-        "type": "object", "additionalProperties": False, "required": ["decision"],
-        "properties": {
-            "decision": {"type": "string", "minLength": 1, "description": "表单的一个办理结果（见任务的 form.fields）"},
-            "reason": {"type": ["string", "null"], "maxLength": REASON_MAX_LENGTH,
-                       "description": "意见或原因；部分办理结果必须填写（required_when）"},
-        },
+        "type": "object", "additionalProperties": {"type": ["string", "integer", "boolean", "null"]},
+        "description": "表单各字段的值，键为字段 ID（表单没有的字段、类型不符的值返回 422）；"
+                       "每个任务的确切结构见 GET /tasks/{task_id} 的 form.payload_schema（由流程图中的表单定义生成）",
     },
     "CompleteResult": {
         "type": "object", "additionalProperties": False, "required": ["task", "case", "message"],
@@ -485,3 +501,69 @@ DOCUMENT: dict[str, Any] = {
         "responses": RESPONSES,
     },
 }
+
+
+# -- the request body of one task, from its form definition ------------------------------------------------------
+
+_VALUE_TYPES = {"string": "string", "long": "integer", "boolean": "boolean", "date": "string"}
+
+
+def _value_schema(item: FormField, present: bool) -> dict[str, Any]:
+    """Return the schema of one field's value; `present`: the value must be given (not null, not empty)."""
+    if item.type == "enum":
+        values: list[Any] = [value for value, _ in item.choices]
+        return {"enum": values if present else [*values, None]}
+    schema: dict[str, Any] = {"type": _VALUE_TYPES[item.type] if present else [_VALUE_TYPES[item.type], "null"]}
+    if item.type == "string":
+        longest, shortest = item.limit("maxlength"), item.limit("minlength")
+        if longest is not None:
+            schema["maxLength"] = longest
+        if present or shortest:
+            minimum = max(shortest or 0, 1 if present else 0)
+            schema |= {"minLength": minimum} if present else {"anyOf": [{"maxLength": 0}, {"minLength": minimum}]}
+    elif item.type == "long":
+        schema |= {key: item.limit(name) for key, name in (("minimum", "min"), ("maximum", "max"))
+                   if item.limit(name) is not None}
+    elif item.type == "date":
+        schema |= {"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    if item.help:
+        schema["description"] = item.help
+    return schema
+
+
+def _when(form: FormDefinition, condition: Condition) -> dict[str, Any]:
+    """Return the JSON Schema `if` of a field condition, comparing the JSON value the way conditions do."""
+    target = form.field(condition.field)
+    value: Any = condition.value
+    if target is not None and target.type == "boolean":
+        value = condition.value == "true"
+    elif target is not None and target.type == "long" and condition.value.lstrip("-").isdigit():
+        value = int(condition.value)
+    equal = {"properties": {condition.field: {"const": value}}, "required": [condition.field]}
+    return equal if condition.operator == "==" else {"not": equal}
+
+
+def payload_schema(form: FormDefinition) -> dict[str, Any]:
+    """Return the JSON Schema of the body completing a task with this form: what the task page sends, as JSON.
+
+    Fields shown on a condition are required only when it holds; a hidden field may be null or left out.
+    """
+    rules: list[dict[str, Any]] = []
+    required: list[str] = []
+    for item in form.fields:
+        shown, needed = item.condition("showIf"), item.condition("requiredIf")
+        must = item.required and not item.readonly
+        if must and shown is None:
+            required.append(item.id)
+        triggers = ([[shown]] if must and shown is not None else []) + \
+            ([[c for c in (shown, needed) if c is not None]] if needed is not None and not item.readonly else [])
+        rules += [{"if": {"allOf": [_when(form, c) for c in conditions]},
+                   "then": {"required": [item.id], "properties": {item.id: _value_schema(item, present=True)}}}
+                  for conditions in triggers]
+    schema: dict[str, Any] = {
+        "type": "object", "additionalProperties": False, "required": required,
+        "properties": {item.id: _value_schema(item, present=item.id in required) for item in form.fields},
+    }
+    if rules:
+        schema["allOf"] = rules
+    return schema

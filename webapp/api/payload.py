@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import Request
 
+from engine.forms import FormDefinition
+from forms.dynamic import cleaned
 from services.divisions import CODE_LENGTHS
 from webapp.api.errors import ApiError
 
@@ -34,11 +36,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
-    """Return the request body as a JSON object with no keys but `allowed`; anything else is a 400."""
+def json_object(request: Request, allowed: set[str], unknown_status: int = 400) -> dict[str, Any]:
+    """Return the request body as a JSON object with no keys but `allowed`; anything else is a 400.
+
+    Unknown keys get `unknown_status`: 422 where the keys are a task form's fields, which the document cannot list.
+    """
     if not request.is_json:
         raise ApiError(400, "请求体应为 JSON，Content-Type 应为 application/json")
-    raw = request.get_data(cache=False)
+    raw = request.get_data()  # cached: a transaction run again (services.db.retry_transaction) reads it again
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -47,9 +52,39 @@ def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
         raise ApiError(400, "请求体应为 JSON 对象")
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ApiError(400, f"不支持的字段：{'、'.join(unknown)}",
+        raise ApiError(unknown_status, f"不支持的字段：{'、'.join(unknown)}",
                        fields=dict.fromkeys(unknown, "不支持此字段"))
     return body
+
+
+def form_payload(request: Request, form: FormDefinition) -> dict[str, Any]:
+    """Return the body completing a task: a JSON object keyed by the form's field ids (any other key is a 400).
+
+    Its values are checked by the form's own definition (engine.forms.check, through the use case), the one rule set
+    the task page uses too; text is cleaned the way the page cleans it. A key the form lacks or a value of the
+    wrong JSON type is a 422 with the field named, as the form's own refusals are.
+    """
+    body = json_object(request, {item.id for item in form.fields}, unknown_status=422)
+    for item in form.fields:
+        value = body.get(item.id)
+        kind = JSON_KINDS.get(item.type, "字符串")
+        if value is not None and not _is_kind(value, kind):
+            raise ApiError(422, f"字段 {item.id} 应为{kind}", fields={item.id: f"应为{kind}"})
+        if value is not None and kind == "整数":
+            body[item.id] = whole_number(value)  # 3.0 is the integer 3, as JSON Schema counts it
+    return cleaned(form, body)
+
+
+# The JSON type of each form field type's value (null is always accepted: a field left empty or hidden).
+JSON_KINDS = {"string": "字符串", "enum": "字符串", "date": "字符串", "long": "整数", "boolean": "true 或 false"}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "整数":
+        return whole_number(value) is not None
+    if kind == "true 或 false":
+        return isinstance(value, bool)
+    return isinstance(value, str)
 
 
 def optional_string(body: Mapping[str, Any], name: str) -> str | None:

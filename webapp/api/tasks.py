@@ -12,27 +12,30 @@ from flask import g, request
 from sqlalchemy import select
 
 from engine.errors import NotFound, TaskConflict
+from engine.forms import FormDefinition, FormField
 from engine.models import HumanTaskModel
-from forms.tasks import REASON_MAX_LENGTH
 from processes import casework, inbox
-from processes.casework import CaseworkError, Forbidden
-from processes.forms import FORMS, FormSpec
+from processes.casework import CaseworkError, Forbidden, FormRejected
+from processes.forms import decision_field, decision_label
 from processes.jurisdiction import may_act, may_see_task
+from processes.overview import actor_names
 from processes.roles import ROLES
+from processes.task_forms import recorded_fields, step_forms, task_form
 from services import cases, divisions, identity
 from services.accounts import UserModel
 from services.cases import CASE_TYPES, CaseModel
-from services.db import db
+from services.db import db, retry_transaction
 from webapp.api.errors import ApiError
+from webapp.api.openapi import payload_schema
 from webapp.api.payload import (
     DIVISION_CODE,
     MAX_ID,
     choice_arg,
     date_arg,
+    form_payload,
     id_list,
     int_arg,
     json_object,
-    optional_string,
     pattern_arg,
     str_arg,
     whole_number,
@@ -76,17 +79,9 @@ def _row_json(row: inbox.InboxRow, me: UserModel) -> dict[str, Any]:
     }
 
 
-def _names(actors: set[str | None]) -> dict[str, str]:
-    """Return the names of the users behind actors such as `user:12`."""
-    ids = {int(a[5:]) for a in actors if a and a.startswith("user:") and a[5:].isdigit() and len(a) < 16}
-    if not ids:
-        return {}
-    return {u.actor: u.name for u in db.session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
-
-
 def task_json(task: HumanTaskModel, me: UserModel) -> dict[str, Any]:
     """Return the JSON of one task row."""
-    names = _names({task.claimed_by, task.completed_by})
+    names = actor_names(db.session, {task.claimed_by, task.completed_by})
     overdue = task.status == "open" and task.due_at is not None and task.due_at < datetime.now(UTC)
     return {
         "id": task.id, "name": task.name, "form_key": task.form_key, "bpmn_id": task.bpmn_id,
@@ -99,16 +94,10 @@ def task_json(task: HumanTaskModel, me: UserModel) -> dict[str, Any]:
     }
 
 
-def _decision_label(form_key: str | None, decision: str) -> str:
-    spec = FORMS.get(form_key or "")
-    return spec.decisions.get(decision, decision) if spec else decision
-
-
 def case_json(case: CaseModel) -> dict[str, Any]:
     """Return the summary of a case a task belongs to; the contact phone is masked."""
-    form_of_step = {row.bpmn_id: row.form_key for row in db.session.execute(
-        select(HumanTaskModel.bpmn_id, HumanTaskModel.form_key).where(
-            HumanTaskModel.business_key == case.case_number))}
+    forms = step_forms(db.session, case.instance_id)
+    recorded = recorded_fields(db.session, case.instance_id)
     return {
         "case_number": case.case_number, "case_type": case.case_type, "case_type_label": case.type_label,
         "status": case.status, "woman_name": case.woman_name, "man_name": case.man_name,
@@ -117,31 +106,41 @@ def case_json(case: CaseModel) -> dict[str, Any]:
         "status_changed_at": _time(case.status_changed_at),
         "decisions": [
             {"step": v.step, "step_name": v.step_name, "decision": v.decision,
-             "decision_label": _decision_label(form_of_step.get(v.step), v.decision), "reason": v.reason,
+             "decision_label": decision_label(forms.get(v.step), v.decision), "reason": v.reason,
              "office_division": v.office_division, "at": _time(v.at)}
             for v in cases.verifications(db.session, case)
         ],
+        "results": [{"step": step, "fields": [{"label": label, "value": value, "display": shown}
+                                              for label, shown, value in rows]}
+                    for step, rows in recorded.items()],
     }
 
 
-def form_schema(form_key: str | None) -> dict[str, Any] | None:
-    """Return the schema of a task form (processes.forms.FORMS) for clients to draw and validate, None if none."""
-    spec = FORMS.get(form_key or "")
-    if spec is None:
+def _condition_json(item: FormField, name: str) -> dict[str, str] | None:
+    condition = item.condition(name)
+    return {"field": condition.field, "operator": condition.operator, "value": condition.value} if condition else None
+
+
+def _field_json(item: FormField) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "name": item.id, "label": item.label, "type": item.type, "required": item.required,
+        "readonly": item.readonly, "default": item.default, "help": item.help,
+        "min_length": item.limit("minlength"), "max_length": item.limit("maxlength"),
+        "minimum": item.limit("min") if item.type == "long" else item.constraints.get("min"),
+        "maximum": item.limit("max") if item.type == "long" else item.constraints.get("max"),
+        "choices": [{"value": value, "label": label} for value, label in item.choices] if item.type == "enum" else None,
+        "show_if": _condition_json(item, "showIf"), "required_if": _condition_json(item, "requiredIf"),
+    }
+    return {key: value for key, value in found.items() if value is not None and value != ""}
+
+
+def form_schema(task: HumanTaskModel) -> dict[str, Any] | None:
+    """Return a task's form for clients to draw and validate: its fields and the JSON Schema of the request body."""
+    form = task_form(db.session, task)
+    if form is None:
         return None
-    reason: dict[str, Any] = {"name": "reason", "label": "意见或原因", "type": "text", "required": False,
-                              "max_length": REASON_MAX_LENGTH}
-    needs_reason = [value for value in spec.decisions if value in spec.reason_required_for]
-    if needs_reason:
-        reason["required_when"] = {"decision": needs_reason}
-    return {
-        "form_key": form_key, "title": spec.title,
-        "fields": [
-            {"name": "decision", "label": "办理结果", "type": "choice", "required": True,
-             "choices": [{"value": value, "label": label} for value, label in spec.decisions.items()]},
-            reason,
-        ],
-    }
+    return {"form_key": task.form_key, "title": task.name,
+            "fields": [_field_json(item) for item in form.fields], "payload_schema": payload_schema(form)}
 
 
 # -- lookups ------------------------------------------------------------------------------------------------------
@@ -228,7 +227,7 @@ def get_task(task_id: int):
     task = _visible_task(task_id)
     case = cases.get_case(db.session, task.business_key or "")
     return {"task": task_json(task, _me()), "case": case_json(case) if case else None,
-            "form": form_schema(task.form_key)}
+            "form": form_schema(task)}
 
 
 def claim_task(task_id: int):
@@ -267,38 +266,25 @@ def claim_tasks():
     return {"requested": len(set(ids)), "claimed": claimed, "claimed_task_ids": list(mine)}
 
 
-def _validate_decision(spec: FormSpec, decision: str | None, reason: str) -> dict[str, str]:
-    """Return the problems of a form result by field name (empty when it is acceptable)."""
-    problems: dict[str, str] = {}
-    choices = "、".join(f"{value}（{label}）" for value, label in spec.decisions.items())
-    if not decision:
-        problems["decision"] = f"请选择办理结果：{choices}"
-    elif decision not in spec.decisions:
-        problems["decision"] = f"未知的办理结果「{decision[:50]}」，可选：{choices}"
-    if len(reason) > REASON_MAX_LENGTH:
-        problems["reason"] = f"原因不能超过{REASON_MAX_LENGTH}字"
-    elif decision in spec.reason_required_for and not reason.strip():
-        problems["reason"] = f"选择「{spec.decisions[decision]}」时必须填写原因"
-    return problems
-
-
+@retry_transaction
 def complete_task(task_id: int):
-    """Validate a decision against the task's form, record it and advance the case; return the case's new state."""
-    body = json_object(request, {"decision", "reason"})
-    decision = optional_string(body, "decision")
-    reason = optional_string(body, "reason") or ""
+    """Validate a form result against the task's form, record it and advance the case; return the case's new state.
+
+    The body's keys are the form's field ids; the values are checked by the form's definition, as the page does.
+    """
     task = _visible_task(task_id)
-    spec = FORMS.get(task.form_key or "")
-    if spec is None:
+    form = task_form(db.session, task)
+    if form is None:
         raise TaskConflict("该任务没有可在线提交的表单")
-    problems = _validate_decision(spec, decision, reason)
-    if problems:
-        raise ApiError(422, next(iter(problems.values())), fields=problems)
+    sent = form_payload(request, form)
     me = _me()
     try:
-        case = casework.decide(db.session, task.task_guid, me, decision or "", reason)
+        case = casework.decide(db.session, task.task_guid, me, values=sent)
     except (Forbidden, TaskConflict):
         raise
+    except FormRejected as refused:
+        raise ApiError(422, f"{form.field(next(iter(refused.errors))).label}：{refused}",
+                       fields=refused.errors) from refused
     except CaseworkError as exc:
         raise ApiError(422, str(exc)) from exc
     task = db.session.get(HumanTaskModel, task_id, populate_existing=True)
@@ -306,6 +292,11 @@ def complete_task(task_id: int):
         "task": task_json(task, me),
         "case": {"case_number": case.case_number, "status": case.status,
                  "status_changed_at": _time(case.status_changed_at)},
-        "message": f"已提交：{task.name}「{spec.decisions[decision]}」（受理编号 {case.case_number}）",
+        "message": f"已提交：{task.name}{_chosen(form, sent)}（受理编号 {case.case_number}）",
     }
 
+
+def _chosen(form: FormDefinition, sent: Mapping[str, Any]) -> str:
+    """Name the decision a result takes (「通过」), "" when the form records none."""
+    found = decision_field(form)
+    return f"「{decision_label(form, str(sent.get(found.id, '')))}」" if found else ""

@@ -26,6 +26,7 @@ from processes.roles import STAFF_ROLES
 from services import accounts, audit, rate_limits, sessions, sms_codes
 from services.accounts import UserModel
 from services.db import db
+from webapp import navigation
 from webapp.extensions import SIGN_IN_KEY, SignedInUser
 from webapp.filters import mask_phone
 from webapp.throttling import client_address, limit
@@ -56,6 +57,13 @@ def safe_next(target: str | None) -> str:
     if not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc:
         return "/"
     return target
+
+
+def landing(account: UserModel, next_url: str) -> str:
+    """Return where a signed-in account goes: the page it asked for, else its role's home (the portal for citizens)."""
+    if next_url != "/":
+        return next_url
+    return navigation.home_url(account) or next_url
 
 
 def _restart_session() -> None:
@@ -145,7 +153,7 @@ def login():
     """Sign in with phone and password; staff continue to the SMS code."""
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(next_url)
+        return redirect(landing(current_user.account, next_url))
     form = LoginForm()
     error = None
     if form.validate_on_submit():
@@ -193,7 +201,7 @@ def verify():
             # The time of the full sign-in, not of the password step (authenticate noted that one).
             accounts.record_login(db.session, account)
             sign_in_account(account)
-            return redirect(next_url)
+            return redirect(landing(account, next_url))
         # Rendered with 200 so that the request edge commits the attempt count.
         error = "验证码不正确或已失效，请核对短信或重新获取"
         audit.record(db.session, account.actor, "sign_in_failed", user_id=account.id, reason=error)

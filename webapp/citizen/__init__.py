@@ -6,16 +6,20 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_login import current_user, login_required
 
 from forms.application import MAX_CHILDREN, ActionForm, ApplicationForm, NoticeForm
+from forms.dynamic import DynamicForm, form_class, html_name
 from forms.tracking import TrackForm
-from processes import applying, casework
+from processes import applying, casework, withdrawal
 from processes.applying import ApplicationRefused
 from processes.casework import CaseworkError, Forbidden
+from processes.forms import decision_field
 from processes.roles import CITIZEN
+from processes.task_forms import task_form
 from services import applications, cases, divisions, rate_limits
 from services.accounts import UserModel
-from services.db import db
-from services.filestore import FileStore
+from services.db import db, retry_transaction
+from services.filestore import store_for
 from webapp.citizen import progress
+from webapp.confirm import ask_confirmation, confirmed
 from webapp.throttling import client_address
 
 bp = Blueprint("citizen", __name__, template_folder="templates", static_folder="static",
@@ -175,23 +179,20 @@ def review(token: str):
 
 @bp.post("/apply/<token>/submit")
 @citizen_required
+@retry_transaction
 def submit(token: str):
     """Submit once: a double click or a retried request shows the same case."""
-    application = applications.of_applicant(db.session, _me().id, token)
+    # Locked before anything is read from it: a second click waits for the first and then finds its case.
+    application = applications.of_applicant(db.session, _me().id, token, for_update=True)
     if application is None:
         abort(404)
     if application.status == applications.SUBMITTED:
-        case = db.session.get(cases.CaseModel, application.case_id)
-        return redirect(url_for("citizen.case", case_number=case.case_number))
+        return _already_submitted(db.session.get(cases.CaseModel, application.case_id))
     form = _validated(application.answers)
-    if form.errors:
-        flash("申请信息不完整或有误，请修改后再提交", "error")
-        return redirect(url_for("citizen.application", token=token))
-    if missing := progress.missing_materials(application):
-        flash(f"请先上传：{'、'.join(missing)}", "error")
-        return redirect(url_for("citizen.review", token=token))
+    if (unready := _unready(application, form)) is not None:
+        return unready
     try:
-        case = applying.submit(db.session, _me(), token, form.data)
+        case, made = applying.submit_once(db.session, _me(), token, form.data)
     except ApplicationRefused as refused:
         db.session.rollback()
         flash(str(refused), "error")
@@ -200,7 +201,26 @@ def submit(token: str):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("citizen.review", token=token))
+    if not made:
+        return _already_submitted(case)
     flash(f"申请已提交，受理编号 {case.case_number}。办理结果将以短信通知。", "success")
+    return redirect(url_for("citizen.case", case_number=case.case_number))
+
+
+def _unready(application: applications.ApplicationModel, form: ApplicationForm):
+    """Return where to send a draft that cannot be submitted yet (answers or materials missing), else None."""
+    if form.errors:
+        flash("申请信息不完整或有误，请修改后再提交", "error")
+        return redirect(url_for("citizen.application", token=application.token))
+    if missing := progress.missing_materials(application):
+        flash(f"请先上传：{'、'.join(missing)}", "error")
+        return redirect(url_for("citizen.review", token=application.token))
+    return None
+
+
+def _already_submitted(case: cases.CaseModel):
+    """Show the case a repeated submission (a second click, a retried request) already made."""
+    flash(f"已提交，无需重复提交（受理编号 {case.case_number}）", "info")
     return redirect(url_for("citizen.case", case_number=case.case_number))
 
 
@@ -209,7 +229,7 @@ def submit(token: str):
 def delete_draft(token: str):
     """Throw a draft away."""
     draft = _draft(token)
-    progress.delete_draft(draft, FileStore(current_app.config["UPLOAD_DIR"]))
+    progress.delete_draft(draft, store_for(current_app.config))
     flash("草稿已删除", "info")
     return redirect(url_for("citizen.my"))
 
@@ -231,6 +251,31 @@ def case(case_number: str):
     return render_template("citizen/case.html", case=found, **progress.case_view(found))
 
 
+@bp.post("/my/cases/<case_number>/withdraw")
+@citizen_required
+def withdraw(case_number: str):
+    """Withdraw an undecided case (撤回申请), once the applicant has confirmed what it does."""
+    found = _own_case(case_number)
+    back = url_for("citizen.case", case_number=case_number)
+    refusal = withdrawal.refusal(db.session, found)
+    if refusal is not None:
+        flash(refusal, "error")
+        return redirect(back)
+    if not confirmed():
+        return ask_confirmation(f"撤回申请（受理编号 {case_number}）", [
+            "撤回后本申请即告结束，状态为「已撤回」，村（居）和乡镇（街道）不再办理，也不会出具登记单。",
+            "撤回后不能恢复。如仍需办理，可以重新提交申请。",
+        ], "确认撤回申请", back)
+    try:
+        withdrawal.withdraw(db.session, found, _me())
+    except CaseworkError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(back)
+    flash("申请已撤回。如仍需办理，可以重新提交申请。", "success")
+    return redirect(back)
+
+
 @bp.route("/my/cases/<case_number>/correct", methods=["GET", "POST"])
 @citizen_required
 def correct(case_number: str):
@@ -241,6 +286,7 @@ def correct(case_number: str):
         flash("该申请当前无需更正", "info")
         return redirect(url_for("citizen.case", case_number=case_number))
     application = progress.application_of(found)
+    correction = _correction_form(found)
     if request.method == "GET":
         form = ApplicationForm(formdata=None, data=applying.loaded(application.answers if application else {}))
     else:
@@ -248,9 +294,10 @@ def correct(case_number: str):
         shown = _edited(form)
         if shown is not None:
             form = shown
-        elif form.validate():
+        elif all([form.validate(), correction is None or correction.validate()]):  # both, to show every error
             try:
-                applying.correct(db.session, _me(), found, form.data, note="申请人已更正")
+                applying.correct(db.session, _me(), found, form.data, note="申请人已更正",
+                                 values=correction.values if correction else None)
             except ApplicationRefused as refused:
                 db.session.rollback()
                 _refused(form, refused)
@@ -260,7 +307,26 @@ def correct(case_number: str):
                 flash("更正已提交，将重新核实", "success")
                 return redirect(url_for("citizen.case", case_number=case_number))
     return _form_page("citizen/application.html", form, found.case_type, case=found, reason=view["reason"],
-                      draft=application)
+                      draft=application, correction_form=correction,
+                      correction_skip=_answered_by_resubmitting(correction))
+
+
+def _correction_form(case: cases.CaseModel) -> DynamicForm | None:
+    """Return the form of the case's correction task, as its diagram defines it (prefixed: it shares the page)."""
+    task = casework.correction_task(db.session, case)
+    definition = task_form(db.session, task) if task is not None else None
+    if definition is None:
+        return None
+    found = decision_field(definition)
+    only = {html_name(found.id): found.choices[0][0]} if found is not None and len(found.choices) == 1 else {}
+    # The application form on the same page checks the request's CSRF token; this one would look for a prefixed one.
+    return form_class(definition)(prefix="task-", meta={"csrf": False}, data=only)
+
+
+def _answered_by_resubmitting(form: DynamicForm | None) -> frozenset[str]:
+    """Return the fields the page does not ask: a decision of one choice is what sending the correction says."""
+    found = decision_field(form.definition) if form is not None else None
+    return frozenset({found.id}) if found is not None and len(found.choices) == 1 else frozenset()
 
 
 @bp.route("/track", methods=["GET", "POST"])

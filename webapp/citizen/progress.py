@@ -9,15 +9,18 @@ from datetime import datetime
 from sqlalchemy import select
 
 from engine.calendar import CST
+from engine.forms import FormDefinition
 from engine.models import HumanTaskModel
-from processes.forms import FORMS
+from processes.forms import decision_label, needs_reason
 from processes.overview import all_tasks
 from processes.roles import CITIZEN, ROLE_DIVISION_LENGTH
+from processes.task_forms import step_forms
+from processes.withdrawal import WITHDRAWN, may_withdraw
 from services import applications, cases, confirmation_visit, materials, notifications, people
 from services.accounts import UserModel
 from services.db import db
 from services.filestore import FileStore
-from webapp.casepage import decision_label, place
+from webapp.casepage import place
 
 NEXT_STEPS = {
     "办理中": "村（居）正在核实您的申请，核实后由乡镇（街道）审核；每个环节的办理期限见下方办理进度。"
@@ -28,6 +31,7 @@ NEXT_STEPS = {
     "已批准": "再生育审批已批准。请下载并打印审批单，也可到街道服务大厅打印。",
     "不予登记": "经审核不予登记，原因见下方。如有疑问，请联系户籍地乡镇（街道）卫生健康办公室。",
     "不予批准": "经审查不予批准，原因见下方。如有疑问，请联系户籍地乡镇（街道）卫生健康办公室。",
+    WITHDRAWN: "您已撤回本申请，村（居）和乡镇（街道）不再办理。如仍需办理，可以重新提交申请。",
 }
 SLIP_STATUSES = frozenset({"登记成功", "已批准"})
 
@@ -55,16 +59,14 @@ def _office(code: str | None, role: str | None) -> str:
     return place(code[:ROLE_DIVISION_LENGTH[role]])
 
 
-def _note(form_key: str | None, result: cases.VerificationModel) -> str:
+def _note(form: FormDefinition | None, result: cases.VerificationModel) -> str:
     """Label a decision's note: the reason of a refusal (原因), or a remark on a positive decision (说明)."""
-    spec = FORMS.get(form_key or "")
-    refused = spec is not None and result.decision in spec.reason_required_for
-    return f"{'原因' if refused else '说明'}：{result.reason}"
+    return f"{'原因' if needs_reason(form, result.decision) else '说明'}：{result.reason}"
 
 
 def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
     """Return the steps of a case: submission, each result with its office, and what is under way now."""
-    form_of_step = {t.bpmn_id: t.form_key for t in tasks}
+    forms = step_forms(db.session, case.instance_id)
     role_of_step = {t.bpmn_id: t.role for t in tasks}
     steps = [Step(case.submitted_at, "提交申请", f"受理编号 {case.case_number}")]
     for result in cases.verifications(db.session, case):
@@ -72,8 +74,8 @@ def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
             steps.append(Step(result.at, "您已更正申请并重新提交"))
             continue
         office = _office(result.office_division, role_of_step.get(result.step))
-        label = decision_label(form_of_step.get(result.step), result.decision)
-        note = _note(form_of_step.get(result.step), result) if result.reason else ""
+        label = decision_label(forms.get(result.step), result.decision)
+        note = _note(forms.get(result.step), result) if result.reason else ""
         detail = "；".join(filter(None, [office, note]))
         steps.append(Step(result.at, f"{result.step_name}：{label}", detail))
     for task in tasks:
@@ -87,6 +89,8 @@ def timeline(case: cases.CaseModel, tasks: list[HumanTaskModel]) -> list[Step]:
             steps.append(Step(None, title, detail, current=True))
     if case.completed_at:
         steps.append(Step(case.completed_at, f"办结：{case.status}"))
+    elif case.status == WITHDRAWN:
+        steps.append(Step(case.status_changed_at, "您已撤回申请"))
     return steps
 
 
@@ -102,6 +106,7 @@ def case_view(case: cases.CaseModel) -> dict:
     return {"next_step": NEXT_STEPS.get(case.status, ""), "timeline": timeline(case, tasks),
             "reason": _reason(case) if case.status in {"核实有误", "不予登记", "不予批准"} else "",
             "can_correct": can_correct, "slip_ready": case.status in SLIP_STATUSES,
+            "can_withdraw": not can_correct and may_withdraw(db.session, case),
             "children": claim.children if (claim := people.latest_claim(db.session, case.id)) else [],
             "visit": confirmation_visit.open_visit(db.session, case.hukou_division, tasks),
             "notices": notifications.notices(db.session, case.case_number, case.contact_phone)}

@@ -27,7 +27,7 @@ from services.accounts import UserModel
 from services.applications import DRAFT, ApplicationModel
 from services.cases import CaseModel
 from services.db import db
-from services.filestore import FileStore
+from services.filestore import FileStore, store_for
 from services.materials import KINDS, MaterialModel
 from services.uploads import PDF, UploadLimits, UploadRefused
 
@@ -43,7 +43,7 @@ def _account() -> UserModel:
 
 
 def _store() -> FileStore:
-    return FileStore(current_app.config["UPLOAD_DIR"])
+    return store_for(current_app.config)
 
 
 def _limits() -> UploadLimits:
@@ -209,10 +209,11 @@ def _readable(token: str) -> tuple[MaterialModel, CaseModel | None]:
 
 
 def _send(name: str, content_type: str, download_name: str | None = None) -> Response:
-    path = _store().path(name)
-    if not path.is_file():
+    try:
+        stored = _store().open(name)  # streamed from the store: disk or object store, never a public address
+    except FileNotFoundError:
         abort(404)
-    response = send_file(path, mimetype=content_type, as_attachment=download_name is not None,
+    response = send_file(stored, mimetype=content_type, as_attachment=download_name is not None,
                          download_name=download_name, conditional=False, etag=False, max_age=None)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -17,15 +17,19 @@ from engine.xmlsafe import MAX_DIAGRAM_BYTES
 from forms.processadmin import AssignmentForm, DiagramUploadForm, ReasonForm
 from processes import definitions_admin as definitions
 from processes import instances_admin as instances
+from processes.division_picker import picker
 from processes.jurisdiction import JURISDICTION_FIELDS
 from processes.overview import definition_summary
 from processes.roles import POLICY_ADMIN, ROLES, STAFF_ROLES, SYSTEM_ADMIN
 from processes.runtime import RUNTIME
+from processes.task_forms import recorded_fields
 from services import assignments, cases
 from services.db import db
 from webapp import error_page
 from webapp.admin import Pager, _page_number, roles_required
+from webapp.casepage import place
 from webapp.confirm import ask_confirmation, confirmed
+from webapp.processadmin import labels
 
 bp = Blueprint("processadmin", __name__, url_prefix="/admin/processes", template_folder="templates")
 
@@ -35,6 +39,12 @@ MAX_UPLOAD_REQUEST = MAX_DIAGRAM_BYTES + 64 * 1024
 # Seconds between two looks of the review page while its dry run is under way.
 DRY_RUN_REFRESH_SECONDS = 2
 TOO_LARGE = f"文件过大：流程图文件上限为 {MAX_DIAGRAM_BYTES // (1024 * 1024)} MB"
+
+
+@bp.context_processor
+def _words() -> dict:
+    # Every process page names operators, events and actors in words (webapp.processadmin.labels).
+    return {"labels": labels}
 
 
 def _actor() -> str:
@@ -93,8 +103,8 @@ def upload():
     if checked.problems:
         return _index_page(form, problems=checked.problems, status=422)
     definition, created = definitions.upload(db.session, xml, _actor())
-    flash(f"已上传 {definition.key} v{definition.version}，检查通过，待启用" if created
-          else f"与已有版本 {definition.key} v{definition.version} 内容相同，未生成新版本", "success")
+    named = f"{definition.name}（{definition.key}）v{definition.version}"
+    flash(f"已上传 {named}，检查通过，待启用" if created else f"与已有版本 {named} 内容相同，未生成新版本", "success")
     return redirect(url_for("processadmin.version", definition_id=definition.id))
 
 
@@ -209,7 +219,7 @@ def activate(definition_id: int):
     definitions.activate(db.session, definition, _actor())
     current = definitions.current(db.session, definition.key)
     note = "新申请将按此版本办理" if current.id == definition.id else f"新申请仍按更新的 v{current.version} 办理"
-    flash(f"已启用 {definition.key} v{definition.version}，{note}", "success")
+    flash(f"已启用 {definition.name}（{definition.key}）v{definition.version}，{note}", "success")
     return _back_to(definition_id)
 
 
@@ -225,7 +235,7 @@ def retire(definition_id: int):
     except definitions.RetireRefused as exc:
         flash(str(exc), "error")
         return _back_to(definition_id)
-    flash(f"已停用 {definition.key} v{definition.version}，已在办案件仍按此版本办结", "success")
+    flash(f"已停用 {definition.name}（{definition.key}）v{definition.version}，已在办案件仍按此版本办结", "success")
     return _back_to(definition_id)
 
 
@@ -296,7 +306,10 @@ def instance_list():
     pager = Pager(_page_number(), 0)
     rows, pager.total = instances.search(db.session, wanted, pager.offset, pager.size)
     return render_template("processadmin/instances.html", rows=rows, pager=pager, wanted=wanted,
-                           statuses=instances.STATUS_LABELS)
+                           statuses=instances.STATUS_LABELS,
+                           processes={row["key"]: row["name"] for row in definition_summary(db.session)
+                                      if row["kind"] == "流程"},
+                           divisions=picker(db.session, None, wanted.division if wanted.division else None))
 
 
 @bp.get("/instances/<int:instance_id>")
@@ -313,8 +326,10 @@ def instance_view(instance_id: int):
         "processadmin/instance.html", instance=instance, statuses=instances.STATUS_LABELS,
         svg=Markup(render_svg(instance.definition.xml, states)),  # noqa: S704 - render_svg escapes every name
         events=instances.events(db.session, instance_id), incidents=instances.incidents(db.session, instance_id),
+        service_tasks=instances.service_tasks(db.session, instance), steps=instances.step_names(db.session, instance),
+        place=place,
         movable=movable, form=ReasonForm(), may_act=_may_act(),
-        data=RUNTIME.data(db.session, instance_id),
+        data=RUNTIME.data(db.session, instance_id), recorded=recorded_fields(db.session, instance_id),
         case=cases.get_case(db.session, instance.business_key) if instance.business_key else None)
 
 

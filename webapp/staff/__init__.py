@@ -12,16 +12,18 @@ from flask_login import current_user, login_required
 
 from engine.errors import EngineError, NotFound, TaskConflict
 from engine.models import HumanTaskModel
-from forms.tasks import CommentForm, ReassignForm, decision_form
+from forms.dynamic import DynamicForm, form_class
+from forms.tasks import CommentForm, ReassignForm
 from processes import casework, inbox
-from processes.casework import CaseworkError, Forbidden
-from processes.forms import FORMS
+from processes.casework import CaseworkError, Forbidden, FormRejected
+from processes.forms import decision_field, decision_label, facts_of
 from processes.jurisdiction import may_see_task
+from processes.task_forms import element_of, task_form
 from services import audit, cases, comments
 from services.accounts import UserModel
 from services.cases import CASE_TYPES
-from services.db import db
-from webapp import search_tokens
+from services.db import db, retry_transaction
+from webapp import navigation, search_tokens
 from webapp.casepage import case_facts
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates", static_folder="static")
@@ -89,7 +91,8 @@ def inbox_page():
         query = inbox.InboxQuery()
         page = inbox.inbox(db.session, _account(), query)
     return render_template("staff/inbox.html", page=page, query=query, views=inbox.VIEWS, case_types=CASE_TYPES,
-                           me=_account().actor, token=request.args.get("q") if query.search else None)
+                           me=_account().actor, token=request.args.get("q") if query.search else None,
+                           divisions=inbox.division_picker(db.session, _account(), query.division))
 
 
 @bp.post("/search")
@@ -188,28 +191,46 @@ def _page(task: HumanTaskModel, form, revealed: bool = False, comment_form: Comm
     case = _case_of(task)
     return render_template("staff/task.html", task=task, case=case, form=form, revealed=revealed,
                            me=_account().actor, comment_form=comment_form or CommentForm(),
-                           reassign_form=_reassign_form(task), **case_facts(case).as_context())
+                           reassign_form=_reassign_form(task), facts=facts_of(element_of(db.session, task)),
+                           **case_facts(case).as_context())
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
 @staff_required
+@retry_transaction
 def task_page(task_id: int):
     """Show a task with its case, and take the decision its form asks for."""
     task = _visible_task(task_id)
-    spec = FORMS.get(task.form_key or "")
-    form = decision_form(spec.decisions, spec.reason_required_for)() if spec else None
+    form = _task_form(task)
     if request.method == "POST" and form is not None and form.validate_on_submit():
         try:
-            casework.decide(db.session, task.task_guid, _account(), form.decision.data, form.reason.data or "")
+            casework.decide(db.session, task.task_guid, _account(), values=form.values)
         except Forbidden:
             abort(403)
+        except FormRejected as refused:
+            db.session.rollback()
+            for field_id, message in refused.errors.items():
+                form.bound(form.definition.field(field_id)).errors.append(message)
+            return _page(db.session.get(HumanTaskModel, task_id), form)
         except (TaskConflict, CaseworkError) as exc:
             db.session.rollback()
             flash(str(exc), "error")
             return _page(db.session.get(HumanTaskModel, task_id), form)
-        flash(f"已提交：{task.name}「{spec.decisions[form.decision.data]}」（受理编号 {task.business_key}）", "success")
+        flash(f"已提交：{task.name}{_chosen(form)}（受理编号 {task.business_key}）", "success")
         return redirect(url_for("staff.inbox_page"))
     return _page(task, form)
+
+
+def _task_form(task: HumanTaskModel) -> DynamicForm | None:
+    """Return the task's form (from its definition in the diagram), None when it has none to show."""
+    definition = task_form(db.session, task)
+    return form_class(definition)() if definition is not None else None
+
+
+def _chosen(form: DynamicForm) -> str:
+    """Name the decision taken on a submitted form, as the confirmation shows it (「通过」), "" if it has none."""
+    found = decision_field(form.definition)
+    return f"「{decision_label(form.definition, form.values.get(found.id) or '')}」" if found else ""
 
 
 @bp.post("/tasks/<int:task_id>/reveal")
@@ -219,9 +240,7 @@ def reveal(task_id: int):
     task = _visible_task(task_id)
     audit.record(db.session, _account().actor, "pii_viewed", instance_id=task.instance_id, element=task.bpmn_id,
                  fields=["contact_phone", "id_number", "phone"])
-    spec = FORMS.get(task.form_key or "")
-    form = decision_form(spec.decisions, spec.reason_required_for)() if spec else None
-    return _page(task, form, revealed=True)
+    return _page(task, _task_form(task), revealed=True)
 
 
 @bp.post("/tasks/<int:task_id>/comments")
@@ -258,6 +277,13 @@ def reassign(task_id: int):
         return redirect(url_for("staff.task_page", task_id=task_id))
     flash(f"已转派给{colleague.name}", "success")
     return redirect(url_for("staff.inbox_page"))
+
+
+@bp.get("/home")
+@staff_required
+def home():
+    """Send a staff member to the home of their role (an address that stays right whatever the role)."""
+    return redirect(navigation.home_url(_account()) or url_for("staff.inbox_page"))
 
 
 # The service-hall page registers its views on this blueprint.

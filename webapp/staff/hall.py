@@ -1,5 +1,5 @@
-"""The service-hall pages: find a case by number and a spouse's ID number, see where it stands, print its slip;
-confirm a registrant's identity from their ID card.
+"""The service-hall pages: find a case of the township by its number, a spouse's ID number, or a spouse's name and
+birth date; see where it stands, print its slip; confirm a registrant's identity from their ID card.
 
 The ID number travels in POST bodies only, never in a URL (URLs end up in logs and browser history).
 """
@@ -7,8 +7,9 @@ The ID number travels in POST bodies only, never in a URL (URLs end up in logs a
 from flask import abort, flash, render_template
 from flask_login import current_user
 
-from forms.hall import HallPrintForm, HallSearchForm, IdentityConfirmForm, IdentityLookupForm
-from processes import hall
+from forms.case_lookup import WAYS, CaseLookupForm
+from forms.hall import HallPrintForm, IdentityConfirmForm, IdentityLookupForm
+from processes import case_lookup, hall
 from services import identity_check, slips
 from services.accounts import UserModel
 from services.db import db
@@ -16,7 +17,7 @@ from services.identity_binding import BindingRefused
 from webapp.slips import pdf_response
 from webapp.staff import bp, staff_required
 
-NOT_FOUND = "未找到：请核对受理编号和公民身份号码（仅可查询本辖区的申请）"
+NOT_FOUND = "未找到：请核对输入的内容（仅可查询本辖区的申请）"
 
 
 def _hall_account() -> UserModel:
@@ -26,21 +27,29 @@ def _hall_account() -> UserModel:
     return account
 
 
+def _hall_page(form: CaseLookupForm, found: list | None = None, status: int = 200):
+    """Draw the search, and under it the one case found (with its slip) or the cases to pick from."""
+    case = found[0] if found and len(found) == 1 else None
+    slip = slips.slip_of_case(db.session, case) if case is not None else None
+    return render_template("staff/hall.html", form=form, ways=WAYS, case=case, slip=slip,
+                           choices=case_lookup.choices(found) if found and case is None else [],
+                           print_form=HallPrintForm(formdata=None, case_number=case.case_number) if slip else None,
+                           pick_form=CaseLookupForm(formdata=None)), status
+
+
 @bp.route("/hall", methods=["GET", "POST"])
 @staff_required
 def hall_page():
-    """Search form; on a match, the case's summary and a print button."""
+    """Search the township's cases by 受理编号, a spouse's ID number, or name and birth date (by POST, so no ID
+    number reaches a URL); one match shows the case and its print button, several a list to pick from."""
     account = _hall_account()
-    form = HallSearchForm()
-    case = slip = None
-    if form.validate_on_submit():
-        case = hall.find_case(db.session, account, form.case_number.data, form.id_number.data)
-        if case is None:
-            flash(NOT_FOUND, "error")
-        else:
-            slip = slips.slip_of_case(db.session, case)
-    return render_template("staff/hall.html", form=form, case=case, slip=slip,
-                           print_form=HallPrintForm(formdata=None, data=form.data) if case else None)
+    form = CaseLookupForm()
+    if not form.validate_on_submit():
+        return _hall_page(form)
+    found = hall.find_cases(db.session, account, **form.criteria)
+    if not found:
+        flash(NOT_FOUND, "error")
+    return _hall_page(form, found)
 
 
 @bp.post("/hall/print")
@@ -51,14 +60,13 @@ def hall_print():
     form = HallPrintForm()
     if not form.validate_on_submit():
         abort(400)
-    case = hall.find_case(db.session, account, form.case_number.data, form.id_number.data)
+    case = hall.case_in_hall(db.session, account, form.case_number.data)
     if case is None:
         abort(404)
     slip = slips.slip_of_case(db.session, case)
     if slip is None:
         flash("该申请尚未办结，没有可打印的登记单", "warning")
-        return render_template("staff/hall.html", form=HallSearchForm(formdata=None), case=None, slip=None,
-                               print_form=None), 200
+        return _hall_page(CaseLookupForm(formdata=None))
     hall.record_print(db.session, account, case)
     return pdf_response(case, slip, attachment=False)
 

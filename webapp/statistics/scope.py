@@ -37,9 +37,10 @@ def scope_for(account: UserModel, requested: str | None) -> str:
 
 
 def summary_for(code: str, filters: statistics.Filters) -> statistics.Summary:
-    """Count division `code` with the app's promised limit, as of now."""
-    timing = statistics.timing_for(db.session, current_app.config["STATS_LIMIT_DAYS"])
-    return statistics.summarize(db.session, code, filters, timing)
+    """Count division `code` with the app's promised limit, as of now (on the statistics replica, if any)."""
+    with db.statistics_session() as reader:
+        timing = statistics.timing_for(reader, current_app.config["STATS_LIMIT_DAYS"])
+        return statistics.summarize(reader, code, filters, timing)
 
 
 def _timestamp(moment: datetime | None) -> str | None:
