@@ -127,7 +127,8 @@ def test_the_nginx_site_has_the_essentials():
     assert "deny all" in metrics
 
 
-@pytest.mark.skipif(not shutil.which("nginx") and not os.environ.get("CI"), reason="needs nginx to check the site's syntax: apt-get install nginx")
+@pytest.mark.skipif(not shutil.which("nginx") and not os.environ.get("CI"),
+                    reason="needs nginx to check the site's syntax: apt-get install nginx")
 def test_nginx_accepts_the_site(tmp_path):
     certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
