@@ -1,10 +1,13 @@
 """Stored versions load as they were deployed, and `flask processes check` lists what the code no longer names.
 
 A restart after a code change is simulated by a vocabulary without a form key (or an SMS template) and an empty
-parsed-definition cache: every stored version is parsed again from its XML, as on a fresh process.
+parsed-definition cache: every stored version is parsed again from its XML, as on a fresh process. The shipped diagrams
+carry their forms' fields, so only a version that names a built-in form key alone (as the 2021-style one does)
+depends on the code's forms.
 """
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,8 @@ from processes.runtime import RUNTIME
 from processes.version_check import check_versions
 from processes.vocabulary import START_DATA, VOCABULARY
 from tests.fixtures import decide, forget, open_steps
+
+KEY_ONLY_FORMS = (Path(__file__).resolve().parents[1] / "diagrams" / "birth_registration_2021.bpmn").read_bytes()
 
 
 def restart_without(monkeypatch, form_key: str | None = None, template: str | None = None) -> None:
@@ -51,21 +56,26 @@ def test_a_running_case_still_loads_and_its_task_completes_after_its_form_key_le
 
 def test_a_version_that_lost_a_form_key_cannot_be_deployed_again(session, deployed, monkeypatch):
     restart_without(monkeypatch, form_key="village_verification")
-    shipped = casework.DIAGRAMS_DIR / "birth_registration.bpmn"
     with pytest.raises(DiagramRejected, match="未知表单 village_verification"):
-        RUNTIME.definitions.check(session, shipped.read_bytes())
+        RUNTIME.definitions.check(session, KEY_ONLY_FORMS)
+    shipped = casework.DIAGRAMS_DIR / "birth_registration.bpmn"
+    RUNTIME.definitions.check(session, shipped.read_bytes())  # its forms are in the diagram, not in the code
     assert RUNTIME.definitions.parsed(session, deployed["birth_registration"].id,
                                       deployed["birth_registration"].sha256).diagram.process_id
 
 
-def test_check_versions_lists_what_each_version_in_use_names_that_is_gone(session, submit, monkeypatch):
+def test_check_versions_lists_what_each_version_in_use_names_that_is_gone(session, deployed, submit, monkeypatch):
+    RUNTIME.definitions.deploy(session, KEY_ONLY_FORMS, "policy")  # the newest active version: new cases start on it
+    session.commit()
     submit("first_child", same_village=True)
     assert all(check.gaps == [] for check in check_versions(session))
 
     restart_without(monkeypatch, form_key="village_verification", template="review_failed")
-    checks = {c.definition.key: c for c in check_versions(session)}
-    birth, third = checks["birth_registration"], checks["third_child_approval"]
-    assert (birth.running, third.running) == (1, 0)
+    checks = {(c.definition.key, c.definition.version): c for c in check_versions(session)}
+    shipped, birth, third = (checks["birth_registration", 1], checks["birth_registration", 2],
+                             checks["third_child_approval", 1])
+    assert (shipped.running, birth.running, third.running) == (0, 1, 0)
+    assert shipped.gaps == [], "the shipped version's forms are in its diagram"
     assert any("(verify_both)：未知表单 village_verification" in gap for gap in birth.gaps), birth.gaps
     assert any("(notify_review_failed)：操作 sms.send 的参数 template 不能为 review_failed" in gap
                for gap in third.gaps), third.gaps
@@ -74,11 +84,13 @@ def test_check_versions_lists_what_each_version_in_use_names_that_is_gone(sessio
 
 
 def test_processes_check_names_the_affected_version_and_fails_when_cases_run_on_it(
-        session, submit, runner, monkeypatch):
+        session, deployed, submit, runner, monkeypatch):
+    RUNTIME.definitions.deploy(session, KEY_ONLY_FORMS, "policy")
+    session.commit()
     submit("first_child", same_village=True)
     result = runner.invoke(args=["processes", "check"])
     assert result.exit_code == 0, result.output
-    assert "birth_registration v1 运行中 1 个：无缺失" in result.output
+    assert "birth_registration v2 运行中 1 个：无缺失" in result.output
 
     restart_without(monkeypatch, template="review_failed")
     result = runner.invoke(args=["processes", "check"])
@@ -89,7 +101,7 @@ def test_processes_check_names_the_affected_version_and_fails_when_cases_run_on_
     restart_without(monkeypatch, form_key="village_verification")
     result = runner.invoke(args=["processes", "check"])
     assert result.exit_code != 0
-    assert "birth_registration v1 运行中 1 个：有缺失" in result.output
+    assert "birth_registration v2 运行中 1 个：有缺失" in result.output
     assert "「村（居）核实（户籍地与现居住地相同）」(verify_both)：未知表单 village_verification" in result.output
 
 

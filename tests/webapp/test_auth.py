@@ -73,7 +73,7 @@ def test_a_staff_member_is_signed_in_only_after_the_sms_code(client, people):
 
     response = client.post("/auth/verify", data={"csrf_token": csrf_token(response.text), "code": code})
     assert response.status_code == 302
-    assert response.location == "/"
+    assert response.location == "/staff/", "a clerk lands on the inbox"
     assert signed_in_as(client, "李多福")
     assert "村（居）工作人员" in client.get("/").text
 
@@ -114,7 +114,7 @@ def test_asking_for_another_code_respects_the_wait_and_voids_the_old_one(client,
             assert "验证码不正确或已失效" in response.text
             page = response
         response = client.post("/auth/verify", data={"csrf_token": csrf_token(page.text), "code": second})
-        assert response.location == "/"
+        assert response.location == "/staff/"
         assert signed_in_as(client, "陈街道")
 
 
