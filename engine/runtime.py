@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.util.diff import migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from engine import audit
 from engine.budget import DEFAULT_BUDGET, Budget, find_budget_error, named, run_engine_steps
@@ -96,11 +96,15 @@ class RetryPolicy:
     max_attempts: int = 5
     base_seconds: float = 30.0
     factor: float = 4.0
-    # How long a performer's claim holds a row: longer than any attempt may run (a worker's time limit is below
-    # it), so a claim that outlives it belongs to a performer that died.
-    lease_seconds: float = 300.0
-    # How long a copy handed to the queue is awaited before the sweeper hands over another (a broker that lost it).
-    requeue_seconds: float = 600.0
+    # How long a performer's claim holds a row: longer than any attempt may run (a worker's hard time limit is
+    # below it), so a claim that outlives it belongs to a performer that died, and the sweeper hands the row over
+    # again. Short, because that is how long a case waits after a worker is killed mid-task; it can be short
+    # because service tasks (an SMS, a slip) take seconds. The price: an attempt may never run longer.
+    lease_seconds: float = 45.0
+    # How long a copy handed to the queue is awaited before the sweeper hands over another: a broker that lost it,
+    # or a worker that died holding it prefetched. A copy still waiting in a long queue is then sent twice; the
+    # second finds the row claimed or done and is skipped (a cheap UPDATE), so a backlog costs no repeated work.
+    requeue_seconds: float = 60.0
 
     def delay(self, attempts: int) -> timedelta:
         """Return the wait before attempt number `attempts + 1`."""
@@ -144,18 +148,20 @@ class Runtime:
 
     def __init__(
         self, vocabulary: Vocabulary, operators: Mapping[str, Operator], hooks: Hooks,
-        helpers: Mapping[str, Callable[..., Any]] | None = None, retry_policy: RetryPolicy | None = None,
+        helpers: Mapping[str, Callable[..., Any]] | None = None,
+        retry_policy: RetryPolicy | Callable[[], RetryPolicy] | None = None,
         assignments: Callable[[Session], Mapping[str, Assignment]] | None = None,
         budget: Budget | Callable[[], Budget] = DEFAULT_BUDGET,
     ):
-        """Build the engine; `budget` (or a function returning the configured one) bounds diagram code."""
+        """Build the engine; `budget` (or a function returning the configured one) bounds diagram code, and
+        `retry_policy` (or such a function) paces service-task attempts."""
         self.budget = budget
         self.vocabulary = vocabulary
         self.definitions = DefinitionStore(vocabulary, assignments)
         self.operators = operators
         self.hooks = hooks
         self.helpers = dict(helpers or {})
-        self.retry_policy = retry_policy or RetryPolicy()
+        self._retry_policy = retry_policy or RetryPolicy()
         self.serializer = StateSerializer()
         self._calendar_cache: tuple[float, WorkCalendar | None] = (0.0, None)
 
@@ -697,6 +703,11 @@ class Runtime:
             self._calendar_cache = (time.monotonic(), calendar)
         return calendar
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Return the retry policy in force now (the configured one, when configuration is a function)."""
+        return self._retry_policy() if callable(self._retry_policy) else self._retry_policy
+
     def current_budget(self) -> Budget:
         """Return the budget diagram code runs within now (the configured one, when configuration is a function)."""
         return self.budget() if callable(self.budget) else self.budget
@@ -714,16 +725,20 @@ class Runtime:
         run_engine_steps(workflow, self.current_budget())
 
     def _lock(self, session: Session, instance_id: int) -> tuple[ProcessInstanceModel, str]:
-        """Lock the instance row (SELECT … FOR UPDATE) and return it with its definition's content hash."""
-        row = session.execute(
-            select(ProcessInstanceModel, ProcessDefinitionModel.sha256)
-            .join(ProcessDefinitionModel, ProcessDefinitionModel.id == ProcessInstanceModel.definition_id)
+        """Lock the instance row (SELECT … FOR UPDATE) and return it with its definition's content hash.
+
+        The definition row comes in the same statement and stays attached to the instance: the hooks and forms that
+        run during the step read `instance.definition` without another round trip.
+        """
+        instance = session.scalars(
+            select(ProcessInstanceModel)
+            .join(ProcessInstanceModel.definition).options(contains_eager(ProcessInstanceModel.definition))
             .where(ProcessInstanceModel.id == instance_id)
             .with_for_update(of=ProcessInstanceModel).execution_options(populate_existing=True)
         ).one_or_none()
-        if row is None:
+        if instance is None:
             raise NotFound(f"流程实例 {instance_id} 不存在")
-        return row[0], row[1]
+        return instance, instance.definition.sha256
 
     def _load(self, session: Session, instance_id: int) -> _Step:
         instance, sha256 = self._lock(session, instance_id)

@@ -138,14 +138,15 @@ def _with_decision(form: FormDefinition, values: Mapping[str, Any] | None, decis
     return sent
 
 
-def decide(session: Session, task_guid: str, user: UserModel, decision: str | None = None, reason: str = "", *,
-           values: Mapping[str, Any] | None = None) -> cases.CaseModel:
+def decide(session: Session, task_guid: str | HumanTaskModel, user: UserModel, decision: str | None = None,
+           reason: str = "", *, values: Mapping[str, Any] | None = None) -> cases.CaseModel:
     """Record a staff member's form result on a task they may act on, and advance the case.
 
-    `values` are the form's fields as sent (text or JSON values); `decision` and `reason`, when given, fill the
-    fields that record them.
+    The task is named by its GUID, or given as the row a caller has already read (no second lookup). `values` are
+    the form's fields as sent (text or JSON values); `decision` and `reason`, when given, fill the fields that
+    record them.
     """
-    task = _task(session, task_guid)
+    task = task_guid if isinstance(task_guid, HumanTaskModel) else _task(session, task_guid)
     if not may_act(user.role, user.division_code, task.role, task.division_code):
         raise Forbidden("您无权办理该任务")
     form = form_for(session, task)

@@ -23,6 +23,7 @@ from processes.casework import CaseworkError, Forbidden
 from processes.division_picker import DivisionPicker, picker
 from processes.forms import BUILTIN_FORMS, decision_label, form_of
 from processes.jurisdiction import contains, may_act
+from processes.overview import actor_names, person_named
 from processes.roles import CITIZEN, TOWNSHIP_STAFF
 from processes.runtime import RUNTIME
 from services import audit, divisions, identity
@@ -247,7 +248,7 @@ def inbox(session: Session, user: UserModel, query: InboxQuery | None = None) ->
     found = (session.execute(_page_statement(views[query.view], query, case_filters)).all()
              if counts[query.view] > (query.page - 1) * query.page_size else [])
     end_of_today = _end_of_china_day(now.astimezone(CST).date())
-    claimers = _names(session, {r.claimed_by for r in found})
+    claimers = actor_names(session, {r.claimed_by for r in found})
     decisions = _decisions(session, found) if query.view == "done" else {}
     rows = [
         InboxRow(
@@ -263,16 +264,6 @@ def inbox(session: Session, user: UserModel, query: InboxQuery | None = None) ->
         for r in found
     ]
     return InboxPage(query.view, rows, counts[query.view], counts, query.page, query.page_size)
-
-
-def _names(session: Session, actors: set[str | None]) -> dict[str, str]:
-    """Return the names of the accounts behind actors such as `user:12`, read by primary key in one query."""
-    ids = {int(ident) for actor in actors if actor
-           for kind, _, ident in [actor.partition(":")] if kind == "user" and ident.isdigit()}
-    if not ids:
-        return {}
-    return {f"user:{ident}": name
-            for ident, name in session.execute(select(UserModel.id, UserModel.name).where(UserModel.id.in_(ids)))}
 
 
 def _steps(session: Session, instance_ids: set[int]) -> dict[int, Mapping[str, Element]]:
@@ -345,11 +336,7 @@ def _may_act_sql(user: UserModel) -> ColumnElement[bool]:
 
 def _name_of(session: Session, actor: str | None) -> str | None:
     """Return the name of the user behind an actor such as `user:12` (the actor itself if unknown)."""
-    if actor is None:
-        return None
-    kind, _, ident = actor.partition(":")
-    person = session.get(UserModel, int(ident)) if kind == "user" and ident.isdigit() else None
-    return person.name if person else actor
+    return person_named(session, actor) if actor is not None else None
 
 
 def _audit(session: Session, task: Task, user: UserModel, kind: str, **names: str | None) -> None:

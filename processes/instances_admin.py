@@ -12,8 +12,10 @@ from engine.db import utcnow
 from engine.errors import EngineError, MigrationBlocked, TaskConflict
 from engine.models import AuditEventModel, HumanTaskModel, OutboxModel, ProcessDefinitionModel, ProcessInstanceModel
 from processes.jurisdiction import JURISDICTION_FIELDS
+from processes.overview import actor_names
 from processes.roles import ROLES, STAFF_ROLES
 from processes.runtime import RUNTIME
+from processes.task_forms import step_forms
 from services import assignments
 from services.cases import CaseModel
 
@@ -111,6 +113,31 @@ def events(session: Session, instance_id: int) -> list[AuditEventModel]:
                                 .order_by(AuditEventModel.id)))
 
 
+@dataclass(frozen=True)
+class EventLine:
+    """One line of a case's event log, in words: who did it, and what a completed task's form recorded."""
+
+    event: AuditEventModel
+    # The name of the account behind the actor; None when the actor is no account (the system, a timer, a command).
+    actor_name: str | None
+    # For a completed task: each filled field of its form as (label, value in words), in the form's order.
+    fields: list[tuple[str, str]]
+
+
+def event_log(session: Session, instance: ProcessInstanceModel) -> list[EventLine]:
+    """Return the event log of an instance, oldest first, with actors named and task results labelled."""
+    found = events(session, instance.id)
+    names = actor_names(session, {event.actor for event in found})
+    forms = step_forms(session, instance.id)
+    lines = []
+    for event in found:
+        form = forms.get(event.element or "") if event.kind == "task_completed" else None
+        recorded = [(item.label, item.choice_label(event.detail[item.id])) for item in form.fields
+                    if event.detail.get(item.id) not in (None, "")] if form is not None else []
+        lines.append(EventLine(event, names.get(event.actor), recorded))
+    return lines
+
+
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -140,7 +167,8 @@ def act(session: Session, instance_id: int, action: str, actor: str, reason: str
         return f"已重新提交 {len(failed)} 个失败的服务任务"
     if action == "move":
         RUNTIME.move_token(session, instance_id, target, actor, _reason(reason))
-        return f"已将流程移回 {target}"
+        instance = get_instance(session, instance_id)
+        return f"已将流程移回「{step_names(session, instance).get(target, target) if instance else target}」"
     raise InvalidRequest("未知操作")
 
 

@@ -63,7 +63,9 @@ def actor_names(session: Session, actors: Iterable[str | None]) -> dict[str, str
     ids = {int(a[5:]) for a in actors if a and a.startswith("user:") and a[5:].isdigit() and len(a) < 16}
     if not ids:
         return {}
-    return {u.actor: u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
+    # Only the two columns: a whole account row would unseal its phone for nothing.
+    return {f"user:{ident}": name
+            for ident, name in session.execute(select(UserModel.id, UserModel.name).where(UserModel.id.in_(ids)))}
 
 
 def person_named(session: Session, actor: str) -> str:

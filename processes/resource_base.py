@@ -21,7 +21,7 @@ thousands in a county is never carried into Python.
 """
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from engine.calendar import CST
 from engine.errors import NotFound
 from processes.casework import CaseworkError, Forbidden
 from processes.jurisdiction import contains
+from processes.overview import actor_names
 from processes.roles import (
     CITY_OFFICIAL,
     COUNTY_OFFICIAL,
@@ -532,14 +533,6 @@ def _as_date(value: Any) -> date | None:
         return None
 
 
-def _users(session: Session, actors: Iterable[str]) -> dict[str, str]:
-    """Return the names behind actors such as `user:12` (one query for all of them)."""
-    ids = {int(a[5:]) for a in actors if a.startswith("user:") and a[5:].isdigit() and len(a) < 16}
-    if not ids:
-        return {}
-    return {u.actor: u.name for u in session.scalars(select(UserModel).where(UserModel.id.in_(ids)))}
-
-
 def _latest_children(session: Session, case_lines: Sequence[tuple[int, str]],
                      disclose: Disclosure) -> list[Child]:
     """Return the children the latest claims of these cases declare, each child once (one query for all claims)."""
@@ -592,7 +585,7 @@ def person_page(session: Session, user: UserModel, person_id: int, *, reveal: bo
 
     changes = list(session.scalars(select(PersonChangeModel).where(PersonChangeModel.person_id == person_id)
                                    .order_by(PersonChangeModel.at.desc(), PersonChangeModel.id.desc())))
-    actors = _users(session, {c.actor for c in changes})
+    actors = actor_names(session, {c.actor for c in changes})
     history = [Change(field=c.field, label=FIELD_LABELS.get(c.field, c.field), old=disclose.value(c.field, c.old_value),
                       new=disclose.value(c.field, c.new_value), actor=c.actor, actor_name=actors.get(c.actor, c.actor),
                       case_number=visible_numbers.get(c.case_id), at=c.at) for c in changes]

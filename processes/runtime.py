@@ -3,7 +3,7 @@
 from flask import current_app, has_app_context
 
 from engine.budget import DEFAULT_BUDGET, Budget
-from engine.runtime import Runtime
+from engine.runtime import RetryPolicy, Runtime
 from processes.hooks import CaseHooks
 from processes.operators import OPERATORS
 from processes.vocabulary import VOCABULARY
@@ -23,4 +23,15 @@ def configured_budget() -> Budget:
     )
 
 
-RUNTIME = Runtime(VOCABULARY, OPERATORS, CaseHooks(), assignments=rules, budget=configured_budget)
+def configured_retry_policy() -> RetryPolicy:
+    """Return the service-task leases set in the app's config (OUTBOX_LEASE_SECONDS, …), or the defaults."""
+    default = RetryPolicy()
+    if not has_app_context():
+        return default
+    config = current_app.config
+    return RetryPolicy(lease_seconds=config.get("OUTBOX_LEASE_SECONDS", default.lease_seconds),
+                       requeue_seconds=config.get("OUTBOX_REQUEUE_SECONDS", default.requeue_seconds))
+
+
+RUNTIME = Runtime(VOCABULARY, OPERATORS, CaseHooks(), assignments=rules, budget=configured_budget,
+                  retry_policy=configured_retry_policy)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from engine.runtime import enlisted_outbox
@@ -67,6 +67,21 @@ class EngineSettings:
         return options
 
 
+# What the work under way (a request) has done with COMMIT: nothing yet, sent one that has not answered, or had one
+# succeed. Running the work again is safe only while nothing of it can have been made durable.
+_COMMIT: ContextVar[str] = ContextVar("commit", default="none")
+
+
+def _note_commit_sent(session: Session) -> None:
+    if not session.in_nested_transaction() and _COMMIT.get() == "none":
+        _COMMIT.set("sent")
+
+
+def _note_commit_done(session: Session) -> None:
+    if not session.in_nested_transaction():
+        _COMMIT.set("done")
+
+
 class Database:
     """One engine, a scoped session for requests and jobs, and the after-commit outbox dispatch."""
 
@@ -79,6 +94,8 @@ class Database:
         self.dispatcher: Dispatcher = lambda ids: None  # noqa: E731 - replaced by configure()
         event.listen(self.factory, "after_commit", self._after_commit)
         event.listen(self.factory, "after_rollback", _forget_transaction)
+        event.listen(self.factory, "before_commit", _note_commit_sent)
+        event.listen(self.factory, "after_commit", _note_commit_done)
 
     def configure(self, url: str, dispatcher: Dispatcher | None = None, settings: EngineSettings | None = None,
                   *, statistics_url: str = "", **engine_options) -> None:
@@ -209,6 +226,54 @@ db = Database()
 # SQLSTATEs after which the server has rolled the transaction back and running it again may succeed.
 RETRYABLE_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 RETRIES = 2
+# The server ended the connection (admin_shutdown: a restart or pg_terminate_backend; crash_shutdown) or refused a
+# new one while it starts or stops (cannot_connect_now); class 08 is the connection exceptions.
+ADMIN_SHUTDOWN = "57P01"
+CONNECTION_STATES = frozenset({ADMIN_SHUTDOWN, "57P02", "57P03"})
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Tell whether `exc` is the database going away or refusing connections (a restart, a failover), rather than a
+    failure of the statement: the same work on a new connection, a moment later, may succeed."""
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not hasattr(exc.orig, "sqlstate"):
+        return False  # not PostgreSQL (SQLite's errors say nothing of connections)
+    state = exc.orig.sqlstate
+    # psycopg's own errors carry no SQLSTATE: the connection was refused or closed before the server answered.
+    return state is None or state in CONNECTION_STATES or state.startswith("08")
+
+
+def worth_running_again(exc: BaseException) -> bool:
+    """Tell whether the transaction `exc` ended may simply run again: the connection was lost, or the server rolled
+    it back for a deadlock or a serialization failure. Whether it may have committed first is a separate question
+    (see `may_have_committed`)."""
+    return connection_lost(exc) or getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRYABLE_STATES
+
+
+@contextmanager
+def tracking_commits() -> Iterator[None]:
+    """Record, for `may_have_committed`, the commits of the work run in this block (one run of a request)."""
+    token = _COMMIT.set("none")
+    try:
+        yield
+    finally:
+        _COMMIT.reset(token)
+
+
+def may_have_committed(exc: BaseException) -> bool:
+    """Tell whether the work that failed with `exc` may have made something durable before or as it failed.
+
+    A COMMIT that failed is taken as landed (its answer may be what was lost), unless the server answered it with
+    admin_shutdown: PostgreSQL holds off a termination while it commits, so it ends a backend during COMMIT only
+    before the commit record is written, never after.
+    """
+    state = _COMMIT.get()
+    if state == "sent":
+        return getattr(getattr(exc, "orig", None), "sqlstate", None) != ADMIN_SHUTDOWN
+    return state == "done"
 
 
 def _retryable(exc: DBAPIError, committing: bool) -> bool:
@@ -219,7 +284,7 @@ def _retryable(exc: DBAPIError, committing: bool) -> bool:
     """
     if getattr(exc.orig, "sqlstate", None) in RETRYABLE_STATES:
         return True
-    return exc.connection_invalidated and not committing
+    return connection_lost(exc) and not committing
 
 
 def retry_transaction(work: Callable[..., Any]) -> Callable[..., Any]:

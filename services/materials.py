@@ -7,6 +7,7 @@ kept, under a random name, by a `FileStore`.
 
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -137,10 +138,14 @@ def of_application(session: Session, application: ApplicationModel) -> list[Mate
     return sorted(rows, key=lambda m: order.index(m.kind) if m.kind in KINDS else len(order))
 
 
-def missing_materials(session: Session, application: ApplicationModel) -> list[str]:
-    """Return the labels of the required materials of which nothing is uploaded yet (all of them, in one notice)."""
-    uploaded = Counter(m.kind for m in of_application(session, application))
-    return [label for kind, label, _hint in required_materials(application.answers or {}) if not uploaded[kind]]
+def missing_materials(session: Session, application: ApplicationModel,
+                      uploaded: Iterable[MaterialModel] | None = None) -> list[str]:
+    """Return the labels of the required materials of which nothing is uploaded yet (all of them, in one notice).
+
+    `uploaded` is the application's materials when the caller has just read them (no second query).
+    """
+    kinds = Counter(m.kind for m in (of_application(session, application) if uploaded is None else uploaded))
+    return [label for kind, label, _hint in required_materials(application.answers or {}) if not kinds[kind]]
 
 
 def of_case(session: Session, case: CaseModel) -> list[tuple[str, list[MaterialModel]]]:
@@ -184,27 +189,25 @@ def add_material(session: Session, store: FileStore, application: ApplicationMod
 
 def _keep(session: Session, store: FileStore, application: ApplicationModel, spec: MaterialKind,
           hardened: Hardened, original_name: str) -> MaterialModel:
-    # Placeholder names until the files exist: the row is checked by the database before anything touches disk.
-    material = MaterialModel(
-        application_id=application.id, kind=spec.key, token=secrets.token_urlsafe(16), stored_name="",
-        content_type=hardened.content_type, size=len(hardened.content), width=hardened.width,
-        height=hardened.height, original_name=original_name[:ORIGINAL_NAME_LENGTH] or spec.label,
-    )
+    # The files first, then the row with their names in one INSERT: a file the store wrote is removed again unless
+    # the transaction commits (services/filestore.py), so a row the database refuses leaves no file behind either.
     written: list[str] = []
     try:
-        with session.begin_nested():
-            session.add(material)
-            session.flush()
-            written.append(store.save(session, hardened.content, hardened.suffix))
-            if hardened.thumbnail is not None:
-                written.append(store.save(session, hardened.thumbnail, ".jpg"))
-            material.stored_name = written[0]
-            material.thumbnail_name = written[1] if len(written) > 1 else None
-            session.flush()
+        written.append(store.save(session, hardened.content, hardened.suffix))
+        if hardened.thumbnail is not None:
+            written.append(store.save(session, hardened.thumbnail, ".jpg"))
     except OSError:
-        # The savepoint took the row back; the files written so far go too.
+        # No row was added; the files written so far go now, the others of the same pick may still be kept.
         store.discard(session, written)
         raise UploadRefused("文件保存失败，请稍后重试") from None
+    material = MaterialModel(
+        application_id=application.id, kind=spec.key, token=secrets.token_urlsafe(16), stored_name=written[0],
+        thumbnail_name=written[1] if len(written) > 1 else None, content_type=hardened.content_type,
+        size=len(hardened.content), width=hardened.width, height=hardened.height,
+        original_name=original_name[:ORIGINAL_NAME_LENGTH] or spec.label,
+    )
+    session.add(material)
+    session.flush()
     return material
 
 

@@ -74,6 +74,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from engine.calendar import CST, WorkCalendar, load_calendar
 from engine.db import Base, UTCDateTime, utcnow
+from engine.models import AuditEventModel, ProcessInstanceModel
 from services import divisions
 from services.case_timing import WorkingDays
 from services.cases import CASE_TYPES, FINAL_STATUSES, STATISTICS_COLUMNS, CaseModel
@@ -746,3 +747,46 @@ def figures(summary: Summary) -> list[Figure]:
 
 def _or_dash(value: int | None) -> Any:
     return NO_VALUE if value is None else value
+
+
+# -- what each step recorded ---------------------------------------------------------------------------------------
+
+# More completed steps than this are not exported at once: the reader narrows the months or the division.
+STEP_RECORDS_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One completion of a user task of a counted case: what its form recorded, as the audit trail keeps it."""
+
+    case_number: str
+    case_type: str
+    hukou_division: str
+    definition_id: int
+    step: str
+    actor: str
+    at: datetime
+    values: dict[str, Any]
+
+
+def step_records(session: Session, code: str, filters: Filters) -> list[StepRecord]:
+    """Return every task completion of the cases `summarize` counts (by hukou place, month and type), oldest case
+    first; read from the `task_completed` events of the audit trail, which keep each form's typed values.
+
+    Raises StatisticsError when there are more than STEP_RECORDS_LIMIT.
+    """
+    rows = session.execute(
+        select(CaseModel.case_number, CaseModel.case_type, CaseModel.hukou_division,
+               ProcessInstanceModel.definition_id, AuditEventModel.element, AuditEventModel.actor,
+               AuditEventModel.at, AuditEventModel.detail)
+        .join(ProcessInstanceModel, ProcessInstanceModel.id == CaseModel.instance_id)
+        .join(AuditEventModel, AuditEventModel.instance_id == CaseModel.instance_id)
+        .where(divisions.within(CaseModel.hukou_division, code), *_case_filters(filters),
+               AuditEventModel.kind == "task_completed")
+        .order_by(CaseModel.submitted_at, CaseModel.id, AuditEventModel.id)
+        .limit(STEP_RECORDS_LIMIT + 1)).all()
+    if len(rows) > STEP_RECORDS_LIMIT:
+        raise StatisticsError(f"所选范围内的办理记录超过 {STEP_RECORDS_LIMIT} 条，"
+                              "请缩小月份范围或选择下级区划后再导出各环节填写的内容")
+    return [StepRecord(row.case_number, row.case_type, row.hukou_division, row.definition_id, row.element or "",
+                       row.actor, row.at, dict(row.detail or {})) for row in rows]

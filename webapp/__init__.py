@@ -5,13 +5,14 @@ from pathlib import Path
 
 from flask import Flask, render_template, session
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 from werkzeug.wrappers import Response
 
 from processes.background import perform_outbox
 from services import audit, confirmation_visit, crypto, identity_check, mail, rate_limits, sms_providers
 from services.db import EngineSettings, InlineDispatcher, db
-from webapp import navigation, observability, routing, security_headers, throttling
+from webapp import navigation, observability, outages, routing, security_headers, throttling
 from webapp.config import check, from_environment
 
 # What a person sees for each HTTP error; the status code stays the standard one.
@@ -101,6 +102,7 @@ def _add_request_edge(app: Flask) -> None:
     service recorded on the way (failed sign-ins, wrong SMS codes), so such views answer 200. An error response or
     an exception rolls back.
     """
+    outages.register(app)  # innermost: a request the database failed is run again as the app first saw it
     observability.register(app)  # first: its hooks wrap the ones below (request id, final status and time)
 
     @app.before_request
@@ -112,7 +114,12 @@ def _add_request_edge(app: Flask) -> None:
     def _end_transaction(response: Response) -> Response:
         if db.session.registry.has():
             if response.status_code < 400:
-                db.session.commit()
+                try:
+                    db.session.commit()
+                except DBAPIError as exc:
+                    if not outages.unavailable(exc):
+                        raise
+                    return outages.unavailable_answer()  # or run again, when nothing can have been committed
             else:
                 db.session.rollback()
         return response
@@ -142,10 +149,18 @@ def _add_error_pages(app: Flask) -> None:
 
     app.register_error_handler(HTTPException, error_page)
 
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        if not outages.unavailable(exc):
+            raise exc  # a failure of ours: Flask logs it and answers 500 below
+        return outages.unavailable_answer()
+
     @app.errorhandler(InternalServerError)
-    def _server_error(_exc: InternalServerError):
+    def _server_error(exc: InternalServerError):
+        if outages.unavailable(exc):  # e.g. a request hook that lost its connection
+            return outages.unavailable_page()
         # The failed transaction must end before the page is drawn: the header looks up the signed-in user.
-        db.session.rollback()
+        outages.end_failed_transaction()
         try:
             return render_template("error.html", code=500, message=ERROR_MESSAGES[500]), 500
         except Exception:  # noqa: BLE001 - the database itself may be what failed; still answer in Chinese

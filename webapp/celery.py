@@ -3,20 +3,29 @@
 from collections.abc import Iterable
 
 from celery import Celery, Task, shared_task
+from celery.signals import worker_process_init
 from flask import Flask
 
 from processes import background, definitions_admin
-from processes.runtime import RUNTIME
+from services.db import db
 from webapp.observability import celery_signals
 
-# Hard limit of one task run: half the lease a performer's claim holds its outbox row by, so a run the limit ends is
-# over long before another performer may take the row. The soft limit raises in the task first, to fail cleanly.
-TASK_TIME_LIMIT = int(RUNTIME.retry_policy.lease.total_seconds() // 2)
-TASK_SOFT_TIME_LIMIT = TASK_TIME_LIMIT - 30
-# Redis redelivers a message not acknowledged within this time. With late acknowledgement and a prefetch of one, a
-# message waits unacknowledged behind at most one running task and then runs itself: twice the time limit, plus a
-# margin, so a live worker's message is never delivered twice, and a dead worker's comes back within the hour.
-VISIBILITY_TIMEOUT = 2 * TASK_TIME_LIMIT + 300
+# Limits of the other tasks (the tick, which may rebuild the statistics tally; a dry run, which sets its own hard
+# limit): service tasks have their own, far shorter ones (SERVICE_TASK_*), tied to the outbox lease.
+HOUSEKEEPING_TIME_LIMIT = 150
+HOUSEKEEPING_SOFT_TIME_LIMIT = 120
+
+
+def visibility_timeout(config) -> int:
+    """Return how long Redis waits before it redelivers a message nobody acknowledged.
+
+    With late acknowledgement and a prefetch of one, a message waits unacknowledged behind at most one running task
+    and then runs itself: twice the longest time limit plus a margin, so a live worker's message is never delivered
+    twice. A killed child's message comes back at once (task_reject_on_worker_lost); only a killed main process's
+    waits this long, and the tick's sweeper hands its rows over long before (OUTBOX_LEASE_SECONDS,
+    OUTBOX_REQUEUE_SECONDS): the copy redelivered later finds its row done and is skipped.
+    """
+    return 2 * max(HOUSEKEEPING_TIME_LIMIT, config["SERVICE_TASK_TIME_LIMIT_SECONDS"]) + 300
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -36,9 +45,14 @@ def celery_init_app(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_time_limit=TASK_TIME_LIMIT,
-        task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        task_time_limit=HOUSEKEEPING_TIME_LIMIT,
+        task_soft_time_limit=HOUSEKEEPING_SOFT_TIME_LIMIT,
+        # A service task's attempt ends (soft: an exception, recorded as a failure and retried; hard: its process is
+        # killed) before the lease on its outbox row runs out, so no second performer can take the row meanwhile.
+        task_annotations={"birthreg.perform_outbox": {
+            "soft_time_limit": app.config["SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS"],
+            "time_limit": app.config["SERVICE_TASK_TIME_LIMIT_SECONDS"]}},
+        broker_transport_options={"visibility_timeout": visibility_timeout(app.config)},
         # A broker outage is waited out, however long, at start and while running.
         broker_connection_retry_on_startup=True,
         broker_connection_retry=True,
@@ -53,6 +67,16 @@ def celery_init_app(app: Flask) -> Celery:
     celery_signals.connect(app.config["LOG_FORMAT"])
     app.extensions["celery"] = celery
     return celery
+
+
+@worker_process_init.connect
+def _own_connections(**_kwargs) -> None:
+    """Give each pool process connections of its own: one inherited across the fork shares its socket with the
+    parent and its siblings, so a ping or a query of one garbles the others' (and a dead one fails the first task
+    after a database restart). Dropped without closing, which would close them for the parent too."""
+    for engine in (db.engine, db.statistics_engine):
+        if engine is not None:
+            engine.dispose(close=False)
 
 
 @shared_task(name="birthreg.perform_outbox")

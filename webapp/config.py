@@ -75,6 +75,14 @@ def from_environment() -> dict[str, object]:
         "CELERY_BROKER_URL": _env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
         # Seconds between in-process timer ticks (embedded default); 0 turns the scheduler off.
         "TICK_SECONDS": _int("TICK_SECONDS", 60),
+        # Service tasks (an SMS, a slip: seconds each): the soft and hard time limits of one attempt in a Celery
+        # worker, how long a performer's claim holds its outbox row (above the hard limit, so a claim outliving it
+        # belongs to a dead worker and its row is handed over again), and how long a copy handed to the broker is
+        # awaited before another is sent. Short limits make a killed worker cost a case under a minute.
+        "SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS": _int("SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS", 20),
+        "SERVICE_TASK_TIME_LIMIT_SECONDS": _int("SERVICE_TASK_TIME_LIMIT_SECONDS", 30),
+        "OUTBOX_LEASE_SECONDS": _int("OUTBOX_LEASE_SECONDS", 45),
+        "OUTBOX_REQUEUE_SECONDS": _int("OUTBOX_REQUEUE_SECONDS", 60),
         # Wall-clock seconds a process version's dry run (review page, `flask processes dry-run`) may take in all.
         "DRY_RUN_SECONDS": _int("DRY_RUN_SECONDS", 20),
         # record: messages kept in the sms_message table; tencentcloud: Tencent Cloud SMS (services/sms_providers.py)
@@ -179,6 +187,13 @@ def from_environment() -> dict[str, object]:
         "READY_OUTBOX_LAG_SECONDS": _int("READY_OUTBOX_LAG_SECONDS", 300),
         "READY_TIMER_LAG_SECONDS": _int("READY_TIMER_LAG_SECONDS", 600),
         "READY_MIN_FREE_MB": _int("READY_MIN_FREE_MB", 1024),
+        # The portal's footer and 咨询服务 (webapp/portal): the office running the site (主办单位), its enquiry phone,
+        # address and email, and its ICP filing number (备案号). Empty address, email or filing number: not shown.
+        "PORTAL_SPONSOR": _env("PORTAL_SPONSOR", "卫生健康委员会"),
+        "PORTAL_PHONE": _env("PORTAL_PHONE", "12345"),
+        "PORTAL_ADDRESS": _env("PORTAL_ADDRESS", ""),
+        "PORTAL_EMAIL": _env("PORTAL_EMAIL", ""),
+        "PORTAL_ICP": _env("PORTAL_ICP", ""),
     }
     return config
 
@@ -189,6 +204,8 @@ POSITIVE_SETTINGS = (
     "PASSWORD_RESET_MINUTES", "STATS_LIMIT_DAYS", "UPLOAD_MAX_MB", "UPLOAD_MAX_MEGAPIXELS", "UPLOAD_MAX_PER_KIND",
     "DRY_RUN_SECONDS", "EXPRESSION_TIME_MS", "EXPRESSION_MEMORY_MB", "ADVANCE_MAX_STEPS", "ADVANCE_TIME_MS",
     "DB_POOL_SIZE", "DB_POOL_TIMEOUT_SECONDS", "DB_POOL_RECYCLE_SECONDS", "DB_CONNECT_TIMEOUT_SECONDS",
+    "SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS", "SERVICE_TASK_TIME_LIMIT_SECONDS", "OUTBOX_LEASE_SECONDS",
+    "OUTBOX_REQUEUE_SECONDS",
 )
 # Settings that may be 0 (none) but not negative.
 NON_NEGATIVE_SETTINGS = ("DB_MAX_OVERFLOW", "DB_STATEMENT_TIMEOUT_MS", "DB_IDLE_IN_TRANSACTION_MS")
@@ -230,6 +247,17 @@ def _check_database_and_storage(config: dict[str, object]) -> None:
                                  f"not {config['S3_SERVER_SIDE_ENCRYPTION']!r}")
 
 
+def _check_service_task_limits(config: dict[str, object]) -> None:
+    soft, hard = config["SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS"], config["SERVICE_TASK_TIME_LIMIT_SECONDS"]
+    if soft >= hard:
+        raise ConfigurationError("SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS must be below SERVICE_TASK_TIME_LIMIT_SECONDS")
+    # An attempt still running when its lease ran out could be performed a second time beside it.
+    if config["OUTBOX_LEASE_SECONDS"] <= hard:
+        raise ConfigurationError("OUTBOX_LEASE_SECONDS must be above SERVICE_TASK_TIME_LIMIT_SECONDS")
+    if config["OUTBOX_REQUEUE_SECONDS"] <= hard:
+        raise ConfigurationError("OUTBOX_REQUEUE_SECONDS must be above SERVICE_TASK_TIME_LIMIT_SECONDS")
+
+
 def check(config: dict[str, object]) -> None:
     """Refuse settings that cannot work, and fill in what may be generated."""
     if is_production(config) and not config["PUBLIC_BASE_URL"]:
@@ -244,6 +272,7 @@ def check(config: dict[str, object]) -> None:
         if not isinstance(config[name], int) or config[name] < 1:
             raise ConfigurationError(f"{name} must be a positive whole number, not {config[name]!r}")
     _check_database_and_storage(config)
+    _check_service_task_limits(config)
     check_operations(config)
     retention = config["AUDIT_RETENTION_DAYS"]
     if not isinstance(retention, int) or retention < audit.MIN_RETENTION_DAYS:

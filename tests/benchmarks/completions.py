@@ -2,6 +2,7 @@
 
 Run: python -m tests.benchmarks.completions [--clients 8,20] [--per-client 30] [--workers 2]
      python -m tests.benchmarks.completions --profile 100      (cProfile of completions in-process, top functions)
+     python -m tests.benchmarks.completions --costs 50         (statements, CPU ms and response bytes per completion)
 
 The database comes from BENCH_DATABASE_URL (default the local `h_db`; it is emptied first). The setup submits one
 case per completion, so each client completes the household-registration village's verification of cases nobody
@@ -165,6 +166,50 @@ def profile(instance: Path, count: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
+def costs(instance: Path, count: int) -> None:
+    """Complete `count` tasks in-process and print the deterministic costs of one: statements, CPU time, bytes.
+
+    Wall-clock figures depend on what else the machine runs; these do not (CPU time only a little), so they show
+    whether a change makes a completion cheaper.
+    """
+    from sqlalchemy import event
+
+    from services.db import db
+
+    token, tasks = prepare(instance, count + 1)
+    app = _app(instance)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    client.post(f"/api/v1/tasks/{tasks[0]}/complete", json={"decision": "verified"}, headers=headers)  # warm up
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def count_statement(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: PLR0913
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count_statement)
+    sent = 0
+    cpu = time.process_time()
+    for task in tasks[1:]:
+        answer = client.post(f"/api/v1/tasks/{task}/complete", json={"decision": "verified"}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        sent += len(answer.data)
+    cpu = time.process_time() - cpu
+    event.remove(engine, "before_cursor_execute", count_statement)
+    done = len(tasks) - 1
+    print(f"{done} completions in-process: {len(statements) / done:.1f} statements, "
+          f"{1000 * cpu / done:.1f} ms CPU (client and server), {sent / done:.0f} response bytes each")
+    kinds: dict[str, int] = {}
+    for statement in statements:
+        words = statement.split()
+        kind = words[0]
+        table = next((words[i + 1] for i, w in enumerate(words[:-1]) if w in {"FROM", "INTO", "UPDATE"}), "")
+        kinds[f"{kind} {table}"] = kinds.get(f"{kind} {table}", 0) + 1
+    for kind, seen in sorted(kinds.items(), key=lambda item: -item[1]):
+        print(f"  {seen / done:5.1f}  {kind}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="8,20", help="comma-separated numbers of concurrent clients")
@@ -172,11 +217,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=1, help="request threads per worker (gthread above 1)")
     parser.add_argument("--profile", type=int, default=0, help="profile this many completions in-process instead")
+    parser.add_argument("--costs", type=int, default=0,
+                        help="count statements, CPU time and bytes of this many completions in-process instead")
     options = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="bench-completions-"))
     try:
         if options.profile:
             profile(instance, options.profile)
+            return
+        if options.costs:
+            costs(instance, options.costs)
             return
         rounds = [int(n) for n in options.clients.split(",")]
         token, tasks = prepare(instance, sum(n * options.per_client for n in rounds))

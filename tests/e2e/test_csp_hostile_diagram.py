@@ -149,7 +149,7 @@ def test_the_app_s_own_pages_raise_no_csp_error(session, people, submit, browser
     watch.assert_no_csp_error()
     screenshots(page, "csp-shipped-diagram-task")
 
-    page, watch = _staff_page(browser_context, people.county, "**/admin/cases", start="/admin/")
+    page, watch = _staff_page(browser_context, people.county, "**/statistics/", start="/admin/")
     page.goto(f"/admin/cases/{case.case_number}")
     assert page.locator(".diagram svg").count() == 1
     page.goto("/statistics/")

@@ -43,7 +43,7 @@ def _expected_total(session, code) -> int:
 def test_drill_down_from_province_to_township_and_export(session, browser_context, screenshots, official):
     page = browser_context().new_page()
     page.goto("/admin/")
-    staff_sign_in(page, official, PASSWORD, "**/admin/cases")
+    staff_sign_in(page, official, PASSWORD, "**/statistics/")
     page.get_by_role("link", name="统计分析").click()
     page.wait_for_url("**/statistics/")
     assert page.get_by_role("heading", name="统计分析 北京市").is_visible()

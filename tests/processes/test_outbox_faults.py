@@ -22,6 +22,7 @@ from services.db import db
 from services.notifications import SmsMessageModel, SmsRefused
 from tests.fixtures import csrf_token, decide, forget, open_task, sms_templates
 from webapp.celery import celery_dispatcher, celery_init_app
+from webapp.config import ConfigurationError, check, from_environment
 
 LEASE = RUNTIME.retry_policy.lease
 DEAD_BROKER = "redis://127.0.0.1:9/0"  # the discard port: nothing listens, the connection is refused at once
@@ -111,12 +112,12 @@ def test_ticks_during_an_outage_queue_a_row_once_until_its_copy_is_given_up_for_
     with time_machine.travel(utcnow(), tick=False) as clock:
         _case, sms = approved()
         queue.clear()  # the message is in the queue; no worker takes it
-        for _ in range(5):
-            clock.shift(timedelta(seconds=60))
+        for _ in range(5):  # ticks until just before the copy is given up for lost
+            clock.shift(RUNTIME.retry_policy.requeue_after / 6)
             background.tick()
         assert queue == [], "a queued row is not queued again"
 
-        clock.shift(RUNTIME.retry_policy.requeue_after)
+        clock.shift(RUNTIME.retry_policy.requeue_after / 6)
         background.tick()
         background.tick()
         assert queue == [sms], "a copy awaited too long is taken for lost: one more, once"
@@ -241,3 +242,55 @@ def test_a_row_whose_queued_copy_came_while_its_case_was_suspended_goes_again_on
     assert queue == [sms], "resumption hands it over at once, not after the queued copy's time runs out"
     assert background.perform_outbox(queue.pop()).status == "done"
     assert _row(session, sms).attempts == 1
+
+
+# -- how long a killed worker's task waits --------------------------------------------------------------------------
+
+
+def test_a_killed_workers_row_is_handed_over_within_a_minute_and_the_lease_follows_the_settings(
+        app, session, approved, queue, monkeypatch):
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        _case, sms = approved()
+        queue.clear()
+        with monkeypatch.context() as patch:
+            patch.setitem(RUNTIME.operators, "sms.send", _dies)
+            with pytest.raises(WorkerKilled):
+                background.perform_outbox(sms)
+        clock.shift(timedelta(seconds=50))
+        background.tick()
+        assert queue == [sms], "with the default 45 s lease the sweeper takes the row back within a minute"
+        queue.clear()
+
+        monkeypatch.setitem(app.config, "OUTBOX_LEASE_SECONDS", 120)
+        with monkeypatch.context() as patch:
+            patch.setitem(RUNTIME.operators, "sms.send", _dies)
+            with pytest.raises(WorkerKilled):
+                background.perform_outbox(sms)
+        clock.shift(timedelta(seconds=100))
+        background.tick()
+        assert queue == [], "a longer configured lease is waited out"
+        clock.shift(timedelta(seconds=30))
+        background.tick()
+        assert queue == [sms]
+
+
+def test_a_service_task_attempt_ends_before_its_lease_does(app):
+    celery = celery_init_app(app)
+    task = celery.tasks["birthreg.perform_outbox"]
+    assert task.soft_time_limit < task.time_limit < app.config["OUTBOX_LEASE_SECONDS"]
+    assert app.config["OUTBOX_LEASE_SECONDS"] <= 60, "a killed worker's case waits under a minute"
+    assert app.config["OUTBOX_REQUEUE_SECONDS"] <= 60, "and so does a copy a killed worker held prefetched"
+    assert celery.conf.task_time_limit > task.time_limit, "the tick and dry runs keep their longer limits"
+
+
+@pytest.mark.parametrize(("changed", "named"), [
+    ({"OUTBOX_LEASE_SECONDS": 30}, "OUTBOX_LEASE_SECONDS"),
+    ({"OUTBOX_REQUEUE_SECONDS": 25}, "OUTBOX_REQUEUE_SECONDS"),
+    ({"SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS": 30}, "SERVICE_TASK_SOFT_TIME_LIMIT_SECONDS"),
+    ({"OUTBOX_LEASE_SECONDS": 0}, "OUTBOX_LEASE_SECONDS"),
+])
+def test_leases_that_a_running_attempt_could_outlive_are_refused(tmp_path, changed, named):
+    settings = from_environment() | {"INSTANCE_DIR": tmp_path, "SECRET_KEY": "x"}
+    check(dict(settings))
+    with pytest.raises(ConfigurationError, match=named):
+        check(settings | changed)

@@ -103,6 +103,15 @@ def test_a_query_value_is_refused_exactly_when_the_document_forbids_it(world, cl
     assert response.status_code == 400, response.text
 
 
+@pytest.mark.parametrize("query", ["=false", "sort=due_at", "view=todo&pagesize=5"])
+def test_a_query_parameter_the_operation_does_not_take_is_refused(world, client, query):
+    response = client.get(f"{SERVER_PREFIX}/tasks?{query}",
+                          headers={"Authorization": f"Bearer {world['tokens']['hukou']}"})
+    assert response.status_code == 400, response.text
+    assert response.get_json()["error"]["message"].startswith("不支持的查询参数：")
+    assert "400" in DOCUMENT["paths"]["/tasks"]["get"]["responses"]
+
+
 def test_integral_floats_are_ids_as_the_document_says(world, client):
     body = {"task_ids": [float(world["task_id"][0])]}
     assert _allowed(_body_schema("/tasks/claim"), body)

@@ -8,11 +8,14 @@ their duration; the suite's own database is bound again afterwards.
 import os
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select, text
+from flask import has_request_context, request
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -24,7 +27,8 @@ from processes.roles import CITIZEN, VILLAGE_STAFF
 from services import accounts, api_tokens, divisions, holidays
 from services.accounts import UserModel
 from services.cases import CaseModel
-from services.db import EngineSettings, InlineDispatcher, db, retry_transaction
+from services.db import EngineSettings, InlineDispatcher, db, may_have_committed, retry_transaction, tracking_commits
+from services.sessions import SignInSessionModel
 from tests.fixtures import sign_in
 from tests.services_harness import PrivatePostgres, missing_tools
 from webapp import create_app
@@ -156,6 +160,112 @@ def test_a_completion_whose_connection_dies_before_the_commit_runs_again_once(pr
     with app.app_context():
         completed = db.session.scalars(select(HumanTaskModel.status).where(HumanTaskModel.id == task_id)).all()
         assert completed == ["completed"]
+
+
+def _terminate_own_backend() -> None:
+    """End the backend of the request's connection, as a restart or a failover does to every connection."""
+    pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+    with db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def test_a_page_whose_connection_dies_mid_request_is_run_again_whole(private_app):
+    app, crew = private_app
+    runs = []
+
+    @app.before_request
+    def _die_on_the_first_run():
+        if request.path == "/my":
+            runs.append(1)
+            if len(runs) == 1:
+                _terminate_own_backend()
+
+    client = app.test_client()
+    sign_in(client, crew.citizen)
+    page = client.get("/my")
+    assert page.status_code == 200, page.text
+    assert "我的申请" in page.text
+    assert len(runs) == 2
+
+
+def test_a_sign_in_whose_commit_the_server_refused_is_run_again_and_recorded_once(private_app):
+    app, crew = private_app
+    commits = []
+
+    def die_at_the_first_commit(_session):
+        if has_request_context() and request.method == "POST":
+            commits.append(1)
+            if len(commits) == 1:
+                _terminate_own_backend()
+
+    event.listen(db.factory, "before_commit", die_at_the_first_commit)
+    try:
+        sign_in(app.test_client(), crew.citizen)
+    finally:
+        event.remove(db.factory, "before_commit", die_at_the_first_commit)
+    with app.app_context():
+        signed_in = db.session.scalar(select(func.count()).select_from(SignInSessionModel)
+                                      .where(SignInSessionModel.user_id == crew.citizen.id))
+    assert signed_in == 1, "the refused commit left nothing, the second run one session"
+
+
+def test_while_the_database_is_down_pages_and_the_api_answer_503_in_chinese_and_serve_again_after(
+        private_app, cluster):
+    app, crew = private_app
+    client = app.test_client()
+    sign_in(client, crew.citizen)
+    api = app.test_client()
+    cluster.stop("fast")
+    try:
+        started = time.monotonic()
+        page = client.get("/my")
+        waited = time.monotonic() - started
+        tasks = api.get("/api/v1/tasks", headers={"Authorization": f"Bearer {crew.token}"})
+    finally:
+        cluster.start()
+    assert page.status_code == 503
+    assert page.headers["Retry-After"] == "5"
+    assert "系统暂时无法处理您的请求，请稍后再试" in page.text
+    assert page.mimetype == "text/html"
+    assert 2 <= waited <= 10, "the request was tried again for about three seconds before it gave up"
+    assert tasks.status_code == 503
+    assert tasks.headers["Retry-After"] == "5"
+    assert tasks.json["error"]["code"] == "service_unavailable"
+    assert client.get("/my").status_code == 200
+
+
+def test_requests_during_a_restart_are_all_served(private_app, cluster):
+    app, crew = private_app
+    client = app.test_client()
+    sign_in(client, crew.citizen)
+    restart = threading.Thread(target=cluster.restart)
+    statuses = []
+    restart.start()
+    while restart.is_alive():
+        statuses.append(client.get("/my").status_code)
+    statuses.append(client.get("/my").status_code)
+    assert set(statuses) == {200}, statuses
+
+
+def test_work_that_may_have_committed_is_not_run_again(app):
+    def refuse(_session):
+        raise RuntimeError("refused")
+
+    lost = OperationalError("COMMIT", {}, _Failure("08006"))
+    refused_by_shutdown = OperationalError("COMMIT", {}, _Failure("57P01"))
+    with app.app_context(), tracking_commits():
+        assert not may_have_committed(lost), "nothing was committed yet"
+        event.listen(db.factory, "before_commit", refuse)
+        try:
+            with pytest.raises(RuntimeError):
+                db.session.commit()
+        finally:
+            event.remove(db.factory, "before_commit", refuse)
+        db.session.rollback()
+        assert may_have_committed(lost), "a COMMIT whose answer was lost may have landed"
+        assert not may_have_committed(refused_by_shutdown), "a COMMIT the server ended never landed"
+        db.session.commit()
+        assert may_have_committed(refused_by_shutdown), "an earlier commit landed"
 
 
 class _Failure(Exception):

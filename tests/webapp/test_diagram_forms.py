@@ -1,11 +1,14 @@
 """A new step with new fields, made by a diagram alone: two versions of the registration diagram are uploaded
 through the process admin pages, and cases run through their forms on the workbench and through the API."""
 
+import io
 import re
 import subprocess
+from datetime import date, datetime
 from pathlib import Path
 
 import jsonschema
+import openpyxl
 import pytest
 
 from processes import casework
@@ -46,7 +49,7 @@ def test_no_python_file_outside_the_tests_names_the_new_fields():
 
 
 def test_a_county_spot_check_added_by_diagram_records_its_fields_through_the_api(
-        session, policy, api, submit, people):  # noqa: F811 - fixtures
+        session, policy, api, submit, people, browser_for):  # noqa: F811 - fixtures
     deploy_through_the_upload_page(policy, SPOT_CHECK)
     case = submit()
     case = decide(session, case, "verify_hukou", people.hukou, "verified")
@@ -88,6 +91,22 @@ def test_a_county_spot_check_added_by_diagram_records_its_fields_through_the_api
     admin_page = policy.get(f"/admin/processes/instances/{case.instance_id}").text
     assert "<dt>抽查方式</dt><dd>实地抽查</dd>" in admin_page, "the process admin reads labelled fields, not JSON"
 
+    sheet = exported_step_sheet(browser_for("county"), "县级抽查")
+    assert sheet[1][5:] == ["抽查方式", "抽查日期", "抽查意见", "抽查结果", "不合格原因"], "headed by the form's labels"
+    (row,) = [r for r in sheet[2:] if r[0] == case.case_number]
+    assert row[3] == "孙区县", "the actor by name"
+    assert row[5:] == ["实地抽查", date(2026, 3, 2), "查看了户口簿原件", "抽查不合格", "户口簿与申报的户籍地不一致"]
+
+
+def exported_step_sheet(official, step_name: str) -> list[list]:
+    """Download 各环节填写的内容 as XLSX, as the statistics page offers it, and return one step's sheet as values."""
+    response = official.get("/statistics/export/steps/fields.xlsx")
+    assert response.status_code == 200, response.text
+    workbook = openpyxl.load_workbook(io.BytesIO(response.data))
+    assert step_name in workbook.sheetnames, workbook.sheetnames
+    return [[cell.value.date() if isinstance(cell.value, datetime) and cell.number_format == "yyyy-mm-dd"
+             else cell.value for cell in row] for row in workbook[step_name].iter_rows()]
+
 
 def open_or_done(session, case, bpmn_id: str) -> int:
     """Return the id of the (last) task `bpmn_id` of a case, open or completed."""
@@ -116,6 +135,16 @@ def test_a_village_verification_records_its_method_and_visit_date_on_the_workben
     recorded = page.split("各环节填写的内容", 1)[1]
     expected = "<dt>核实方式</dt><dd>入户</dd><dt>入户日期</dt><dd>2026-03-01</dd><dt>核实结果</dt><dd>情况属实</dd>"
     assert expected in recorded, recorded[:600]
+
+    county = browser_for("county")
+    sheet = exported_step_sheet(county, "户籍地村（居）核实")
+    (row,) = [r for r in sheet[2:] if r[0] == case.case_number]
+    recorded = dict(zip(sheet[1][5:], row[5:], strict=True))
+    assert (recorded["核实方式"], recorded["入户日期"], recorded["核实结果"]) == ("入户", date(2026, 3, 1), "情况属实")
+    csv_text = county.get("/statistics/export/steps/fields.csv").data.decode("utf-8-sig")
+    lines = [line for line in csv_text.splitlines() if case.case_number in line]
+    assert any(line.endswith(",核实方式,入户") for line in lines), lines
+    assert any(line.endswith(",入户日期,2026-03-01") for line in lines), lines
 
 
 def test_a_version_that_names_form_keys_only_still_runs_on_the_built_in_forms(session, submit, people):

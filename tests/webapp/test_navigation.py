@@ -128,6 +128,17 @@ def test_a_page_asked_for_before_signing_in_is_where_staff_land(app, staff):
     assert client.get("/staff/home").location == "/statistics/"
 
 
+@pytest.mark.parametrize("who", sorted(HOMES))
+def test_the_portal_s_workbench_button_leads_each_role_home(app, staff, who):
+    home, _labels = HOMES[who]
+    client, _landed = _client(app, staff, who)
+    portal = client.get("/")
+    button = re.search(r'<a class="button primary" href="([^"]+)">进入工作台</a>', portal.text)
+    assert button, "a signed-in staff member is offered the way to work"
+    arrived = client.get(button.group(1))
+    assert arrived.location == home, f"{who}: 进入工作台 leads to {arrived.location}, not the role's home"
+
+
 def test_citizens_get_no_staff_menu_and_keep_the_portal(client, people):
     sign_in(client, people.citizen)
     page = client.get("/my")

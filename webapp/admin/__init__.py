@@ -4,7 +4,7 @@ Every page names the roles it lets in; anyone else gets 403. System administrato
 SMS outbox; county, city and province officials, township staff and service halls read the cases of their division.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
 
@@ -13,14 +13,13 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
 from engine.errors import TaskConflict
-from engine.models import OutboxModel
+from engine.models import OutboxModel, ProcessInstanceModel
 from forms.admin import SEARCH_MAX_LENGTH, staff_form
 from forms.case_lookup import WAYS, OfficialCaseLookupForm
-from processes import case_lookup
+from processes import case_lookup, instances_admin
 from processes.casework import open_tasks
 from processes.jurisdiction import CASE_READERS, may_read_case
 from processes.roles import (
-    POLICY_ADMIN,
     ROLE_DIVISION_LENGTH,
     ROLES,
     STAFF_ROLES,
@@ -33,6 +32,7 @@ from services.cases import CaseModel
 from services.db import db
 from services.mail import EmailMessageModel
 from services.notifications import SmsMessageModel
+from webapp import navigation
 from webapp.admin import labels
 from webapp.casepage import case_facts, place
 from webapp.confirm import ask_confirmation, confirmed
@@ -97,15 +97,14 @@ class Pager:
 @bp.get("/")
 @login_required
 def index():
-    """Send each administrative role to its first page."""
-    role = _account().role
-    if role == SYSTEM_ADMIN:
+    """Open the system administrator's first page; send any other staff member to the home of their role."""
+    account = _account()
+    if account.role == SYSTEM_ADMIN:
         return redirect(url_for("admin.staff_list"))
-    if role in CASE_READERS:
-        return redirect(url_for("admin.case_search"))
-    if role == POLICY_ADMIN:
-        return redirect(url_for("processadmin.index"))
-    abort(403)
+    home = navigation.home_url(account)
+    if home is None:
+        abort(403)
+    return redirect(home)
 
 
 # -- staff accounts ------------------------------------------------------------------------------------------------
@@ -257,15 +256,27 @@ def messages():
                    (OutboxModel.status == "pending") & (OutboxModel.attempts > 0)))
         .order_by(OutboxModel.status, OutboxModel.id.desc())
     ).all()
+    steps = step_names(row.instance for row, _number in failing)
     # Email bodies hold single-use recovery links: the list names the message, never shows its text.
     emails = session.scalars(select(EmailMessageModel).order_by(EmailMessageModel.id.desc()).limit(RECENT_EMAILS))
     return render_template("admin/messages.html", sent=sent, pager=pager, failing=failing, emails=emails.all(),
                            status_labels=OUTBOX_STATUS_LABELS, secret_templates=SECRET_TEMPLATES, label=labels.label,
+                           steps=steps, operator_label=labels.operator_label,
                            templates=labels.SMS_TEMPLATE_NAMES, kinds=labels.EMAIL_KIND_NAMES,
                            methods=labels.SEND_METHOD_NAMES)
 
 
 RECENT_EMAILS = 20
+
+
+def step_names(instances: Iterable[ProcessInstanceModel]) -> dict[int, dict[str, str]]:
+    """Return, by instance, the names its diagram gives its steps (by element id), each instance read once."""
+    return {instance.id: instances_admin.step_names(db.session, instance) for instance in set(instances)}
+
+
+def _service_task_words(row: OutboxModel) -> str:
+    step = instances_admin.step_names(db.session, row.instance).get(row.bpmn_id, row.bpmn_id)
+    return f"{step}（{labels.operator_label(row.operator, row.params or {}, row.instance.process_key)}）"
 
 
 @bp.post("/messages/outbox/<int:outbox_id>/retry")
@@ -281,7 +292,7 @@ def retry_outbox(outbox_id: int):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("admin.messages"))
-    flash(f"已重新提交服务任务 {row.bpmn_id}（{row.operator}），系统将立即重试", "success")
+    flash(f"已重新提交服务任务：{_service_task_words(row)}，系统将立即重试", "success")
     return redirect(url_for("admin.messages"))
 
 

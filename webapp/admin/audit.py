@@ -12,14 +12,16 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from engine.calendar import CST
+from engine.models import ProcessInstanceModel
+from processes.overview import actor_names
 from processes.roles import SYSTEM_ADMIN
 from services import audit
-from services.accounts import UserModel
 from services.cases import CaseModel
 from services.crypto import blind
 from services.db import db
 from webapp import search_tokens
-from webapp.admin import Pager, _account, _page_number, bp, roles_required
+from webapp.admin import Pager, _account, _page_number, bp, roles_required, step_names
+from webapp.admin.labels import ACTOR_NAMES
 from webapp.people import _cell as spreadsheet_text
 
 BAD_DATE = "日期格式应为 YYYY-MM-DD"
@@ -36,23 +38,23 @@ def _query_from_token() -> tuple[audit.AuditQuery, str | None]:
     return audit.AuditQuery.from_dict(values), token
 
 
-def _names(rows) -> dict[str, str]:
-    """Map the `user:N` actors of `rows` to the account holders' names."""
-    ids = set()
-    for row in rows:
-        kind, _, ident = row.actor.partition(":")
-        if kind == "user" and ident.isdigit():
-            ids.add(int(ident))
-    found = db.session.execute(select(UserModel.id, UserModel.name).where(UserModel.id.in_(ids))) if ids else []
-    return {f"user:{uid}": name for uid, name in found}
-
-
 def _case_numbers(rows) -> dict[int, str]:
     ids = {row.instance_id for row in rows if row.instance_id is not None}
     if not ids:
         return {}
     return dict(db.session.execute(select(CaseModel.instance_id, CaseModel.case_number)
                                    .where(CaseModel.instance_id.in_(ids))).all())
+
+
+def _people_named(rows) -> set[str]:
+    """The accounts an event names: who acted, and whom it was about (an account's `user:N` subject)."""
+    return {row.actor for row in rows} | {row.subject for row in rows if row.subject}
+
+
+def _step_names(rows) -> dict[int, dict[str, str]]:
+    ids = {row.instance_id for row in rows if row.instance_id is not None and row.element}
+    return step_names(db.session.scalars(select(ProcessInstanceModel).where(ProcessInstanceModel.id.in_(ids)))
+                      if ids else [])
 
 
 @bp.get("/audit")
@@ -63,7 +65,8 @@ def audit_log():
     found = audit.search(db.session, query, _page_number())
     return render_template("admin/audit.html", query=query, rows=found.rows, token=token,
                            pager=Pager(found.page, found.total, found.size), kinds=audit.KIND_LABELS,
-                           names=_names(found.rows), case_numbers=_case_numbers(found.rows),
+                           names=ACTOR_NAMES | actor_names(db.session, _people_named(found.rows)),
+                           case_numbers=_case_numbers(found.rows), steps=_step_names(found.rows),
                            detail=audit.shown_detail)
 
 

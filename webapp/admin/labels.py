@@ -1,8 +1,14 @@
-"""Chinese names for the keys the message lists store: SMS templates, email purposes and send methods.
+"""Chinese names for the keys the administration pages show: SMS templates, email purposes, send methods, the
+service-task operators and the actors that are no account (on the message, audit and process pages alike).
 
 The rows keep the stable keys (code and data migrations depend on them); administrators read these names. A key with
 no name here is shown as itself, marked, so that a new template is noticed rather than hidden.
 """
+
+from collections.abc import Mapping
+from typing import Any
+
+from processes.operators import SLIP_KINDS, SMS_RECIPIENTS
 
 SMS_TEMPLATE_NAMES = {
     "verification_mismatch": "村（居）核实不符",
@@ -27,6 +33,10 @@ EMAIL_KIND_NAMES = {
     "account_notice": "账号变更通知",
 }
 
+OPERATOR_NAMES = {"sms.send": "发送短信", "slip.render": "生成文书"}
+# Actors that are no account: the engine's own steps, its timers, and commands run on the server.
+ACTOR_NAMES = {"system": "系统", "timer": "定时任务", "cli": "命令行"}
+
 SEND_METHOD_NAMES = {
     "record": "记录（演示，不发送）",
     "smtp": "邮件服务器（SMTP）",
@@ -36,3 +46,16 @@ SEND_METHOD_NAMES = {
 def label(names: dict[str, str], key: str) -> str:
     """Return the Chinese name of `key`, or the key itself marked as unnamed."""
     return names.get(key) or f"{key}（未命名）"
+
+
+def operator_label(operator: str, params: Mapping[str, Any], process_key: str) -> str:
+    """Say what a service task does, e.g. 发送短信 · 登记成功 or 生成文书 · 生育服务登记单."""
+    words = [label(OPERATOR_NAMES, operator)]
+    if operator == "sms.send":
+        if params.get("template"):
+            words.append(label(SMS_TEMPLATE_NAMES, params["template"]))
+        if params.get("to", "applicant") != "applicant":
+            words.append(f"发给{SMS_RECIPIENTS.get(params['to'], params['to'])}")
+    elif operator == "slip.render":
+        words.append(SLIP_KINDS.get(process_key, "生育服务登记单"))
+    return " · ".join(words)

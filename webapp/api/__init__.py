@@ -5,8 +5,11 @@ so the blueprint is exempt from CSRF protection: a browser cannot be made to sen
 including unknown paths and wrong methods under /api/v1, is a JSON object (webapp.api.errors), never an HTML page.
 """
 
+import re
+
 from flask import Blueprint, g, request, session
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from engine.errors import EngineError, NotFound, TaskConflict
@@ -14,6 +17,7 @@ from processes.casework import CaseworkError, Forbidden
 from processes.roles import STAFF_ROLES
 from services import api_tokens, rate_limits
 from services.db import db
+from webapp import outages
 from webapp.api import people, statistics, tasks
 from webapp.api.errors import ApiError, error_response
 from webapp.api.openapi import DOCUMENT, SERVER_PREFIX
@@ -91,6 +95,32 @@ def _authenticate() -> None:
     g.api_user = user
 
 
+def _documented_query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+    """Return the query parameters each operation of the document takes, by (Flask rule, method)."""
+    taken = {}
+    for path, operations in DOCUMENT["paths"].items():
+        rule = SERVER_PREFIX + re.sub(r"\{(\w+)\}", lambda found: f"<int:{found[1]}>", path)
+        for method, operation in operations.items():
+            taken[rule, method.upper()] = frozenset(p["name"] for p in operation.get("parameters", [])
+                                                    if p["in"] == "query")
+    return taken
+
+
+QUERY_PARAMETERS = _documented_query_parameters()
+
+
+@bp.before_request
+def _refuse_unknown_query_parameters() -> None:
+    """Refuse a query parameter the operation does not take (a misspelt filter would otherwise be ignored)."""
+    rule = request.url_rule.rule if request.url_rule is not None else ""
+    method = "GET" if request.method == "HEAD" else request.method
+    taken = QUERY_PARAMETERS.get((rule, method), frozenset())
+    unknown = sorted(set(request.args) - taken)
+    if unknown:
+        names = "、".join(name[:30] or "（空名称）" for name in unknown)
+        raise ApiError(400, f"不支持的查询参数：{names}", fields=dict.fromkeys(unknown, "不支持此参数"))
+
+
 @bp.after_request
 def _stateless(response):
     """Keep API answers (case data) out of shared caches, and set no session cookie (the API does not use one)."""
@@ -132,10 +162,20 @@ def _engine_error(exc: EngineError) -> ResponseReturnValue:
     return error_response(409, str(exc))
 
 
+@bp.errorhandler(DBAPIError)
+def _database_error(exc: DBAPIError) -> ResponseReturnValue:
+    """The database went away (it is run again when safe; 503 when it stays away); any other failure is a 500."""
+    if not outages.unavailable(exc):
+        raise exc
+    return outages.unavailable_answer()
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     """Werkzeug's errors (body too large, bad request, server error) in JSON; a server error rolls back first."""
     code = exc.code or 500
     if code >= 500:
-        db.session.rollback()
+        if outages.unavailable(exc):
+            return outages.unavailable_answer()
+        outages.end_failed_transaction()
     return error_response(code)

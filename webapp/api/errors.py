@@ -14,6 +14,7 @@ CODES = {
     422: "validation_failed",
     429: "too_many_requests",
     500: "server_error",
+    503: "service_unavailable",
 }
 MESSAGES = {
     400: "请求无效",
@@ -26,6 +27,7 @@ MESSAGES = {
     422: "提交的内容未通过校验",
     429: "操作过于频繁，请稍后再试",
     500: "系统繁忙，请稍后再试",
+    503: "系统暂时无法处理您的请求，请稍后再试",
 }
 
 

@@ -33,8 +33,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    """Return the documented error answers of an operation; every operation may answer 429 (rate limits)."""
-    return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in (*statuses, 429)}
+    """Return the documented error answers of an operation; every operation may answer 400 (a query parameter it
+    does not take) and 429 (rate limits)."""
+    return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in sorted({*statuses, 400, 429})}
 
 
 TIMESTAMP = _nullable("string", format="date-time", description="UTC, ISO 8601")

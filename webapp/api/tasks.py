@@ -10,10 +10,11 @@ from typing import Any
 
 from flask import g, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from engine.errors import NotFound, TaskConflict
 from engine.forms import FormDefinition, FormField
-from engine.models import HumanTaskModel
+from engine.models import HumanTaskModel, ProcessInstanceModel
 from processes import casework, inbox
 from processes.casework import CaseworkError, Forbidden, FormRejected
 from processes.forms import decision_field, decision_label
@@ -81,7 +82,8 @@ def _row_json(row: inbox.InboxRow, me: UserModel) -> dict[str, Any]:
 
 def task_json(task: HumanTaskModel, me: UserModel) -> dict[str, Any]:
     """Return the JSON of one task row."""
-    names = actor_names(db.session, {task.claimed_by, task.completed_by})
+    # The user asking is named without a query: after a claim or a completion both actors are usually she.
+    names = {me.actor: me.name} | actor_names(db.session, {task.claimed_by, task.completed_by} - {me.actor})
     overdue = task.status == "open" and task.due_at is not None and task.due_at < datetime.now(UTC)
     return {
         "id": task.id, "name": task.name, "form_key": task.form_key, "bpmn_id": task.bpmn_id,
@@ -148,7 +150,11 @@ def form_schema(task: HumanTaskModel) -> dict[str, Any] | None:
 
 def _task(task_id: int) -> HumanTaskModel:
     """Return a task row or raise 404 (ids beyond the column's range are unknown, not database errors)."""
-    task = db.session.get(HumanTaskModel, task_id) if task_id <= MAX_ID else None
+    # With its instance and definition in the same statement: the form lookup that follows needs both. The
+    # instance's state is left out; the engine reads it under the instance's lock.
+    task = db.session.get(HumanTaskModel, task_id, options=[
+        joinedload(HumanTaskModel.instance).defer(ProcessInstanceModel.state)
+        .joinedload(ProcessInstanceModel.definition)]) if task_id <= MAX_ID else None
     if task is None:
         raise NotFound(TASK_NOT_FOUND)
     return task
@@ -279,7 +285,7 @@ def complete_task(task_id: int):
     sent = form_payload(request, form)
     me = _me()
     try:
-        case = casework.decide(db.session, task.task_guid, me, values=sent)
+        case = casework.decide(db.session, task, me, values=sent)
     except (Forbidden, TaskConflict):
         raise
     except FormRejected as refused:
@@ -287,7 +293,7 @@ def complete_task(task_id: int):
                        fields=refused.errors) from refused
     except CaseworkError as exc:
         raise ApiError(422, str(exc)) from exc
-    task = db.session.get(HumanTaskModel, task_id, populate_existing=True)
+    # The row in hand is the one the engine completed (refreshed under the instance's lock, then updated).
     return {
         "task": task_json(task, me),
         "case": {"case_number": case.case_number, "status": case.status,

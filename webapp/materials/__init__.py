@@ -70,13 +70,18 @@ def _by_kind(application: ApplicationModel) -> dict[str, list[MaterialModel]]:
     return uploaded
 
 
+def _missing(application: ApplicationModel, uploaded: dict[str, list[MaterialModel]]) -> list[str]:
+    """Return what is still required, from the materials `_by_kind` has just read."""
+    return materials.missing_materials(db.session, application, [m for kept in uploaded.values() for m in kept])
+
+
 def _page(application: ApplicationModel, form: UploadForm, failed_kind: str | None = None,
           refused_next: list[str] | None = None):
     uploaded = _by_kind(application)
     return render_template(
         "materials/upload.html", application=application, form=form, delete_form=DeleteForm(),
         kinds=materials.shown_materials(application.answers or {}, set(uploaded)),
-        uploaded=uploaded, missing=materials.missing_materials(db.session, application), failed_kind=failed_kind,
+        uploaded=uploaded, missing=_missing(application, uploaded), failed_kind=failed_kind,
         refused_next=refused_next, editable=materials.editable(db.session, application),
         case_number=case.case_number if (case := db.session.get(CaseModel, application.case_id or 0)) else None,
         max_per_kind=current_app.config["UPLOAD_MAX_PER_KIND"], max_mb=current_app.config["UPLOAD_MAX_MB"],
@@ -140,11 +145,11 @@ def _json_result(application: ApplicationModel, kind: str, kept: list[MaterialMo
     if refusals:
         # 422 rolls the request back; the refused file was never kept.
         return jsonify(error="；".join(refusals)), 422
+    uploaded = _by_kind(application)
     return jsonify(
         items=[render_template("materials/_item.html", m=m, application=application, delete_form=DeleteForm(),
                                alt=KINDS[kind].label, editable=True) for m in kept],
-        count=len(_by_kind(application).get(kind, [])),
-        missing=materials.missing_materials(db.session, application),
+        count=len(uploaded.get(kind, [])), missing=_missing(application, uploaded),
     )
 
 

@@ -31,7 +31,8 @@ from webapp.casepage import place
 from webapp.confirm import ask_confirmation, confirmed
 from webapp.processadmin import labels
 
-bp = Blueprint("processadmin", __name__, url_prefix="/admin/processes", template_folder="templates")
+bp = Blueprint("processadmin", __name__, url_prefix="/admin/processes", template_folder="templates",
+               static_folder="static")
 
 READERS = (POLICY_ADMIN, SYSTEM_ADMIN)
 # The request body an upload may have: the diagram cap plus room for the form around it.
@@ -325,7 +326,7 @@ def instance_view(instance_id: int):
     return render_template(
         "processadmin/instance.html", instance=instance, statuses=instances.STATUS_LABELS,
         svg=Markup(render_svg(instance.definition.xml, states)),  # noqa: S704 - render_svg escapes every name
-        events=instances.events(db.session, instance_id), incidents=instances.incidents(db.session, instance_id),
+        events=instances.event_log(db.session, instance), incidents=instances.incidents(db.session, instance_id),
         service_tasks=instances.service_tasks(db.session, instance), steps=instances.step_names(db.session, instance),
         place=place,
         movable=movable, form=ReasonForm(), may_act=_may_act(),
