@@ -7,8 +7,10 @@ Mechanism, and why:
 - Each expression is classified once, statically, from its AST (`is_bounded`, cached like the compiled code). An
   expression whose cost is bounded by its own size and the size of the task data it reads (names, constants,
   comparisons, `and`/`or`, subscripts, `+` and `-`, a few cheap builtins, non-mutating methods, the engine's
-  helpers) runs in-process exactly as before: ordinary gateway conditions cost nothing extra.
-- Everything else (loops, comprehensions, lambdas, `*`, `**`, `%`, widths in f-strings, `ljust`, `replace`, …)
+  helpers, and a single-`for` comprehension whose element and filter read only its own item, such as
+  `any(r['decision'] == 'mismatch' for r in results.values())`: linear in the data it walks) runs in-process exactly
+  as before: ordinary gateway conditions cost nothing extra.
+- Everything else (loops, other comprehensions, lambdas, `*`, `**`, `%`, widths in f-strings, `ljust`, `replace`, …)
   runs in a pre-started worker process (`engine.isolation`): a fresh interpreter, not a fork of the web process
   (which holds database connections, threads and secrets), with `RLIMIT_AS` for memory and a wall-clock deadline
   enforced by the parent, which kills and replaces a worker that overruns. A process is the only reliable way to
@@ -81,6 +83,15 @@ _PLAIN_NODES = (
 )
 
 
+def _item_only(node: ast.AST, item: str) -> bool:
+    """Whether `node`, inside a comprehension over `item`, costs at most the size of that item."""
+    if isinstance(node, ast.Name):
+        return node.id == item
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, _CHEAP_OPERATORS)
+    return isinstance(node, (*_PLAIN_NODES, ast.operator)) and not isinstance(node, ast.JoinedStr)
+
+
 class _Bounded(ast.NodeVisitor):
     """Decide whether an expression's cost is bounded by its size and the size of the data it reads."""
 
@@ -100,6 +111,33 @@ class _Bounded(ast.NodeVisitor):
             return
         self.visit(node.left)
         self.visit(node.right)
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
+        self._comprehension(node, [node.elt])
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, [node.key, node.value])
+
+    def _comprehension(self, node: ast.GeneratorExp | ast.ListComp | ast.SetComp | ast.DictComp,
+                       parts: list[ast.expr]) -> None:
+        """Let one pass over data through when each item's work is bounded by the item alone.
+
+        The element and filters may read only the loop variable, without calls or nested comprehensions: anything
+        else could repeat a cost as large as the data once per item (`[str(results) for r in results]`).
+        """
+        (clause, *more) = node.generators
+        if more or clause.is_async or not isinstance(clause.target, ast.Name):
+            self.bounded = False
+            return
+        self.visit(clause.iter)
+        if not all(_item_only(inner, clause.target.id) for part in [*parts, *clause.ifs] for inner in ast.walk(part)):
+            self.bounded = False
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
         if node.format_spec is not None:  # a width or precision can ask for any amount of padding

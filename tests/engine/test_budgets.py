@@ -52,6 +52,9 @@ def sandbox():
     "workday_deadline(3)",
     "name.strip().lower() + '@example.org'",
     "f'{woman_name}（{case_id}）'",
+    "any(r['decision'] == 'mismatch' for r in results.values())",
+    "[x for x in items if x != '']",
+    "{k: k for k in keys}",
 ])
 def test_ordinary_conditions_run_in_process(source):
     assert is_bounded(source, "eval", frozenset({"workday_deadline"}))
@@ -65,8 +68,12 @@ def test_ordinary_conditions_run_in_process(source):
     "'x'.ljust(10**10)",
     "s.replace('a', s)",
     "sorted(range(10**9))",
-    "[x for x in items]",
-    "any(r['decision'] == 'mismatch' for r in results.values())",
+    "[results for r in results]",  # the whole data once per item
+    "[str(r) for r in results]",
+    "[x * 9 for x in items]",
+    "[y for x in xs for y in ys]",
+    "[[y for y in x] for x in xs]",
+    "[x for x in range(10**9)]",
     "(lambda: 1)()",
     "sum(lists, [])",
     "items.append(items)",
