@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, g, request
+from sqlalchemy import inspect
 from werkzeug.wrappers import Request, Response
 
 from webapp.observability import context, logs, metrics
@@ -36,7 +37,8 @@ class OperatorPaths:
 def user_kind() -> str:
     """Return who made the request as a kind (`citizen`, a staff role, `anonymous`), never who by name or number.
 
-    Only an account the request already loaded is read: logging never costs a query.
+    Only an account the request already loaded is read, as it stands in memory: logging never costs a query (a
+    rolled-back request's account has expired, and the database may be the thing that failed).
     """
     account = getattr(g.get("api_user"), "role", None)
     if account is not None:
@@ -44,7 +46,7 @@ def user_kind() -> str:
     user = g.get("_login_user")  # Flask-Login's per-request cache of current_user
     if user is None or not user.is_authenticated:
         return "anonymous"
-    return user.account.role
+    return inspect(user.account).dict.get("role", "signed_in")
 
 
 def _add_request_hooks(app: Flask) -> None:
