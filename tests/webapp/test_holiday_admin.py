@@ -294,7 +294,9 @@ def test_a_deadline_past_the_table_is_marked_provisional(session, submit, browse
     session.commit()
     hukou = browser_for("hukou")
 
-    rows = dict(re.findall(r"<td>(\d{14})</td>(.*?)</tr>", hukou.get("/staff/?view=todo").text, re.S))
+    cards = re.findall(r'<span class="case-number"[^>]*>(\d{14})</span>(.*?)</li>', hukou.get("/staff/?view=todo").text,
+                       re.S)
+    rows = dict(cards)
     assert PROVISIONAL in rows[late.case_number]
     assert PROVISIONAL not in rows[early.case_number]
     assert PROVISIONAL in hukou.get(f"/staff/tasks/{late_task.id}").text
