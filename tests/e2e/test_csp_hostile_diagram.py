@@ -197,7 +197,7 @@ def test_a_hostile_diagram_runs_no_script_in_any_page_that_draws_it(session, peo
     clerk_watch.assert_nothing_ran()
     screenshots(clerk, f"csp-hostile-diagram-task-{renderer}")
 
-    reader, reader_watch = _staff_page(browser_context, people.township, "**/admin/cases", start="/admin/")
+    reader, reader_watch = _staff_page(browser_context, people.township, "**/staff/", start="/admin/")
     reader.goto(f"/admin/cases/{case.case_number}")
     assert reader.locator(".diagram svg").count() == 1
     reader_watch.provoke()
