@@ -113,13 +113,22 @@ def test_a_form_renders_and_accepts_its_own_valid_values_and_the_api_schema_agre
     jsonschema.Draft202012Validator(payload_schema(definition)).validate(expected)
 
 
+def shown(definition: FormDefinition, item, values) -> bool:
+    """Whether a field is on the page: its condition holds and the field that condition reads is on the page too."""
+    condition = item.condition("showIf")
+    if condition is None:
+        return True
+    source = next((other for other in definition.fields if other.id == condition.field), None)
+    return visible(item, values) and (source is None or shown(definition, source, values))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_form_refuses_an_invalid_value_with_a_chinese_message_on_that_field(data):
     definition = data.draw(definitions())
     values = {item.id: valid_value(data.draw, item) for item in definition.fields}
     assume(all(values[item.id] is not None for item in definition.fields if item.type in {"enum", "boolean"}))
-    target = data.draw(st.sampled_from([item for item in definition.fields if visible(item, values)]))
+    target = data.draw(st.sampled_from([item for item in definition.fields if shown(definition, item, values)]))
     kind, wrong = invalid_value(data.draw, target)
     posted = posted_text(definition, values) | {html_name(target.id): wrong}
     form, valid, _ = page_form(definition, posted)
