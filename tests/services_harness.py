@@ -74,6 +74,16 @@ def missing_tools() -> str | None:
     return None
 
 
+def require(missing: str | None) -> None:
+    """Stop a test that lacks a private service's tools: a failure in CI, a skip on a developer's machine."""
+    if missing:
+        import pytest
+
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+
+
 def _system_user(name: str) -> bool:
     import pwd
 

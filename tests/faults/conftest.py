@@ -2,20 +2,15 @@
 beat (tests/services_harness.py). Without initdb or redis-server the suite is skipped, and fails under CI=true."""
 
 import itertools
-import os
 
 import pytest
 
-from tests.services_harness import Stack, missing_tools
+from tests.services_harness import Stack, missing_tools, require
 
 
 @pytest.fixture(scope="session")
 def stack():
-    reason = missing_tools()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(missing_tools())
     started = Stack(web_workers=2, tick_seconds=5).start()
     yield started
     started.stop()

@@ -18,7 +18,7 @@ from engine.models import OutboxModel
 from services.db import db
 from services.notifications import SmsMessageModel
 from tests.fixtures import decide, forget, sms_templates
-from tests.services_harness import PrivateRedis
+from tests.services_harness import PrivateRedis, require
 from webapp.celery import celery_dispatcher, celery_init_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,10 +37,7 @@ def _wait_for(condition, timeout: float, what: str, log: Path):
 @pytest.fixture
 def redis_server(tmp_path):
     """A private redis-server on a free port."""
-    if not shutil.which("redis-server"):
-        if os.environ.get("CI"):
-            pytest.fail("needs redis-server (apt-get install redis-server)")
-        pytest.skip("needs redis-server (apt-get install redis-server)")
+    require(None if shutil.which("redis-server") else "needs redis-server (apt-get install redis-server)")
     server = PrivateRedis(tmp_path)
     server.start()
     yield server

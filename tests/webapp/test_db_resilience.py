@@ -5,7 +5,6 @@ These tests start a PostgreSQL cluster of their own (the machine's is never rest
 their duration; the suite's own database is bound again afterwards.
 """
 
-import os
 import shutil
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from services.cases import CaseModel
 from services.db import EngineSettings, InlineDispatcher, db, may_have_committed, retry_transaction, tracking_commits
 from services.sessions import SignInSessionModel
 from tests.fixtures import sign_in
-from tests.services_harness import PrivatePostgres, missing_tools
+from tests.services_harness import PrivatePostgres, missing_tools, require
 from webapp import create_app
 from webapp.migrations import upgrade
 
@@ -38,11 +37,7 @@ from webapp.migrations import upgrade
 @pytest.fixture(scope="module")
 def cluster():
     """A private PostgreSQL cluster, migrated."""
-    missing = missing_tools()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require(missing_tools())
     # Outside pytest's own temporary folders: the cluster's owner (postgres, when the tests run as root) must reach it.
     folder = Path(tempfile.mkdtemp(prefix="birthreg-resilience-"))
     folder.chmod(0o755)
