@@ -29,6 +29,16 @@ def elder_mode() -> bool:
     return has_request_context() and request.cookies.get(DISPLAY_COOKIE) == ELDER
 
 
+# The home page's sections, in order: anchor and title (its section bar and the site map both list them).
+SECTIONS = (("online", "在线办理"), ("guides", "办事指南"), ("downloads", "表格下载"), ("policies", "政策法规"),
+            ("announcements", "通知公告"), ("questions", "常见问题"), ("contact", "咨询服务"))
+
+
+@bp.context_processor
+def _sections() -> dict:
+    return {"sections": SECTIONS}
+
+
 @bp.app_context_processor
 def _display_and_footer() -> dict:
     """Give every page the display mode and the footer's settings (no database: error pages draw them too)."""
